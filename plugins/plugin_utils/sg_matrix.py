@@ -1,0 +1,463 @@
+"""A declarative security-group matrix turned into minimal, deterministic firewall rules.
+
+The matrix (documented in the ``sg_rules`` filter) names groups, named CIDRs and the only ports
+open to the world. ``build_matrix`` validates it and merges its entries per group and
+direction: duplicates vanish, overlapping or adjacent port ranges of one peer and protocol
+collapse, and an ``all`` rule swallows every other rule of the same peer. ``module_groups``
+shapes the result for ``amazon.aws.ec2_security_group``; ``network_render`` draws it.
+No Ansible import: the filter wrappers turn ``ValueError`` into ``AnsibleFilterError``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+DIRECTIONS = ("ingress", "egress")
+PEER_KEY = {"ingress": "from", "egress": "to"}
+PROTOCOL_NAMES = {"tcp": "tcp", "udp": "udp", "icmp": "icmp", "icmpv6": "icmpv6", "all": "all"}
+PROTOCOL_NUMBERS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "-1": "all"}
+PROTOCOL_ORDER = {"tcp": 0, "udp": 1, "icmp": 2, "icmpv6": 3, "all": 4}
+WORLD_CIDRS = ("0.0.0.0/0", "::/0")
+RESERVED_PEERS = ("self", "world")
+AWS_TEXT = re.compile(r"[A-Za-z0-9 ._\-:/()#,@\[\]+=&;{}!$*]{1,255}")
+_TOP_KEYS = frozenset({"groups", "named_cidrs", "world"})
+_GROUP_KEYS = frozenset({"name", "description", "ingress", "egress"})
+_ENTRY_KEYS = frozenset({"proto", "ports", "desc", "why"})
+_DESC_LIMIT = 255
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Where traffic comes from or goes to: a logical group or a CIDR block."""
+
+    kind: str  # "group" or "cidr"
+    value: str  # logical group name, or canonical CIDR text
+    label: str = field(compare=False)  # as the matrix said it: self, world, admin, a CIDR
+
+    @property
+    def is_world(self) -> bool:
+        return self.kind == "cidr" and self.value in WORLD_CIDRS
+
+
+@dataclass(frozen=True)
+class Atom:
+    """One peer, protocol and port range, as one matrix entry declares it."""
+
+    peer: Peer
+    proto: str
+    low: int | None
+    high: int | None
+    desc: str | None
+    why: str | None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A merged rule: what one ``ec2_security_group`` rule will say."""
+
+    peer: Peer
+    proto: str
+    low: int | None
+    high: int | None
+    descs: tuple[str, ...]
+    whys: tuple[str, ...]
+    from_design: bool  # at least one contributing entry has no ``why``
+
+    @property
+    def ports(self) -> str:
+        """Human form of the port range: ``22``, ``8000-8010``, ``all``."""
+        if self.low is None or self.low == -1:
+            return "all"
+        return str(self.low) if self.low == self.high else f"{self.low}-{self.high}"
+
+
+@dataclass(frozen=True)
+class Group:
+    """A security group with its merged ingress and egress rules."""
+
+    name: str
+    description: str
+    ingress: tuple[Rule, ...]
+    egress: tuple[Rule, ...]
+
+    def rules(self, direction: str) -> tuple[Rule, ...]:
+        return self.ingress if direction == "ingress" else self.egress
+
+
+@dataclass(frozen=True)
+class _Context:
+    groups: Mapping[str, str]  # logical name -> description
+    named: Mapping[str, str]  # named CIDR -> canonical CIDR
+    world: Mapping[tuple[str, str], list[tuple[int, int]] | None]  # None: everything allowed
+
+
+def _where(group: str, direction: str | None = None, index: int | None = None) -> str:
+    place = f"group {group!r}"
+    if direction:
+        place += f" {direction}"
+    if index is not None:
+        place += f" entry {index + 1}"
+    return place
+
+
+def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, (str, int)) or not isinstance(value, Sequence):
+        return [value]
+    return list(value)
+
+
+def _check_keys(mapping: Mapping[str, Any], allowed: Iterable[str], place: str) -> None:
+    unknown = sorted(str(key) for key in mapping if key not in allowed)
+    if unknown:
+        raise ValueError(f"{place}: unknown key(s) {', '.join(unknown)}")
+
+
+def _aws_text(value: Any, place: str, what: str) -> str:
+    if not isinstance(value, str) or not AWS_TEXT.fullmatch(value):
+        raise ValueError(
+            f"{place}: {what} must be 1-255 characters of a-z A-Z 0-9 space ._-:/()#,@[]+=&;{{}}!$*"
+            f" (AWS's rule), got {value!r}"
+        )
+    return value
+
+
+def parse_cidr(text: Any, place: str) -> str:
+    """A CIDR block in canonical form; host bits set is an error (AWS would mask them)."""
+    if not isinstance(text, str) or "/" not in text:
+        raise ValueError(f"{place}: {text!r} is not a CIDR block like 192.0.2.0/24")
+    try:
+        return str(ipaddress.ip_network(text))
+    except ValueError as exc:
+        raise ValueError(f"{place}: {text!r} is not a valid CIDR block: {exc}") from None
+
+
+def parse_port(value: Any, place: str) -> tuple[int, int]:
+    """``22``, ``"22"`` or ``"8000-8010"`` to an inclusive range within 0..65535."""
+    text = str(value).strip() if not isinstance(value, bool) else ""
+    low_text, dash, high_text = text.partition("-")
+    if not (low_text.isdigit() and low_text.isascii()) or (
+        dash and not (high_text.isdigit() and high_text.isascii())
+    ):
+        raise ValueError(f"{place}: bad port {value!r} (use 22, or a range like 8000-8010)")
+    low, high = int(low_text), int(high_text) if dash else int(low_text)
+    if high > 65535 or low > high:
+        raise ValueError(f"{place}: bad port {value!r} (ports are 0-65535, low-high)")
+    return low, high
+
+
+def merge_ranges(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted union of inclusive ranges, joining those that overlap or touch."""
+    merged: list[tuple[int, int]] = []
+    for low, high in sorted(ranges):
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    return merged
+
+
+def parse_protocol(value: Any, place: str) -> str:
+    """``tcp``/``udp``/``icmp``/``icmpv6``/``all`` or an IP protocol number 0-255."""
+    text = str(value).strip().lower() if isinstance(value, (str, int)) else ""
+    if isinstance(value, bool) or not text:
+        raise ValueError(f"{place}: bad protocol {value!r}")
+    if text in PROTOCOL_NAMES:
+        return PROTOCOL_NAMES[text]
+    if text in PROTOCOL_NUMBERS:
+        return PROTOCOL_NUMBERS[text]
+    if text.isdigit() and text.isascii() and int(text) <= 255:
+        return str(int(text))
+    raise ValueError(
+        f"{place}: bad protocol {value!r} (use tcp, udp, icmp, icmpv6, all or a number 0-255)"
+    )
+
+
+def _port_ranges(entry: Mapping[str, Any], proto: str, place: str) -> list[tuple[int, int]]:
+    """The entry's port ranges; (-1, -1) for ICMP, none for portless protocols."""
+    has_ports = entry.get("ports") is not None
+    if proto in ("tcp", "udp"):
+        if not has_ports:
+            raise ValueError(f"{place}: {proto} needs 'ports'")
+        ports = _as_list(entry["ports"])
+        if not ports:
+            raise ValueError(f"{place}: 'ports' is empty")
+        return [parse_port(port, place) for port in ports]
+    if has_ports:
+        raise ValueError(f"{place}: protocol {proto} takes no 'ports'")
+    return [(-1, -1)] if proto in ("icmp", "icmpv6") else []
+
+
+def _resolve_peer(name: Any, group: str, context: _Context, place: str) -> Peer:
+    """self, world, a group of the matrix, a named CIDR or a literal CIDR."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{place}: a peer must be a non-empty string, got {name!r}")
+    if name == "self":
+        return Peer("group", group, "self")
+    if name == "world":
+        return Peer("cidr", "0.0.0.0/0", "world")
+    if name in context.groups:
+        return Peer("group", name, name)
+    if name in context.named:
+        return Peer("cidr", context.named[name], name)
+    if "/" in name:
+        cidr = parse_cidr(name, place)
+        return Peer("cidr", cidr, cidr)
+    raise ValueError(
+        f"{place}: unknown group or named CIDR {name!r} (groups: "
+        f"{', '.join(context.groups)}; named CIDRs: {', '.join(context.named) or 'none'})"
+    )
+
+
+def _check_world(atom: Atom, group: str, direction: str, context: _Context, place: str) -> None:
+    """A rule open to 0.0.0.0/0 or ::/0 must lie within the matrix's world allow-list."""
+    if not atom.peer.is_world:
+        return
+    allowed = context.world.get((group, direction), [])
+    if allowed is None:
+        return
+    low, high = atom.low, atom.high
+    portful = atom.proto in ("tcp", "udp") and low is not None and high is not None
+    if portful and any(first <= low <= high <= last for first, last in allowed):
+        return
+    ports = "all ports" if atom.low in (None, -1) else f"port(s) {atom.low}-{atom.high}"
+    allowed_text = ", ".join(f"{low}-{high}" for low, high in allowed) or "nothing"
+    raise ValueError(
+        f"{place}: {atom.proto} {ports} {'from' if direction == 'ingress' else 'to'} "
+        f"{atom.peer.value} is open to the world, but world.{group}.{direction} allows "
+        f"{allowed_text}; add it there if that is really meant"
+    )
+
+
+def parse_entry(
+    entry: Any, group: str, direction: str, index: int, context: _Context
+) -> list[Atom]:
+    """One matrix entry to atoms: one per peer and port range."""
+    place = _where(group, direction, index)
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"{place}: each entry must be a mapping, got {entry!r}")
+    peer_key = PEER_KEY[direction]
+    _check_keys(entry, _ENTRY_KEYS | {peer_key}, place)
+    if peer_key not in entry:
+        raise ValueError(f"{place}: missing {peer_key!r} (the peer of an {direction} rule)")
+    proto = parse_protocol(entry.get("proto", "tcp"), place)
+    desc = entry.get("desc")
+    if desc is not None:
+        _aws_text(desc, place, "desc")
+    why = entry.get("why")
+    if why is not None and (not isinstance(why, str) or not why.strip()):
+        raise ValueError(f"{place}: 'why' must be a non-empty string, got {why!r}")
+    peers = [_resolve_peer(name, group, context, place) for name in _as_list(entry[peer_key])]
+    ranges = _port_ranges(entry, proto, place)
+    atoms = [
+        Atom(peer, proto, low, high, desc, why)
+        for peer in peers
+        for low, high in (ranges or [(None, None)])
+    ]
+    for atom in atoms:
+        _check_world(atom, group, direction, context, place)
+    return atoms
+
+
+def _rule_from(
+    peer: Peer, proto: str, low: int | None, high: int | None, atoms: list[Atom]
+) -> Rule:
+    return Rule(
+        peer,
+        proto,
+        low,
+        high,
+        tuple(sorted({atom.desc for atom in atoms if atom.desc})),
+        tuple(sorted({atom.why for atom in atoms if atom.why})),
+        any(atom.why is None for atom in atoms),
+    )
+
+
+def _within(atoms: list[Atom], low: int, high: int) -> list[Atom]:
+    """The atoms whose range lies in the merged span ``low..high``."""
+    return [atom for atom in atoms if atom.low is not None and low <= atom.low <= high]
+
+
+def merge_atoms(atoms: list[Atom]) -> tuple[Rule, ...]:
+    """Minimal rules: per peer, ``all`` absorbs the rest; ranges of one protocol are joined."""
+    by_peer: dict[Peer, dict[str, list[Atom]]] = {}
+    labels: dict[Peer, set[str]] = {}
+    for atom in atoms:
+        by_peer.setdefault(atom.peer, {}).setdefault(atom.proto, []).append(atom)
+        labels.setdefault(atom.peer, set()).add(atom.peer.label)
+    rules: list[Rule] = []
+    for key, by_proto in by_peer.items():
+        # one label per peer, whatever order the entries came in; names beat bare CIDRs
+        label = min(labels[key], key=lambda text: (text == key.value, text))
+        peer = Peer(key.kind, key.value, label)
+        if "all" in by_proto:
+            by_proto = {"all": by_proto["all"]}
+        for proto, proto_atoms in by_proto.items():
+            if proto_atoms[0].low is None:  # portless: one rule
+                rules.append(_rule_from(peer, proto, None, None, proto_atoms))
+                continue
+            spans = merge_ranges((a.low, a.high) for a in proto_atoms if a.low is not None)
+            for low, high in spans:
+                rules.append(_rule_from(peer, proto, low, high, _within(proto_atoms, low, high)))
+    return tuple(sorted(rules, key=rule_sort_key))
+
+
+def rule_sort_key(rule: Rule) -> tuple[Any, ...]:
+    """Stable order: protocol, ports, then peer (groups before CIDRs)."""
+    return (
+        PROTOCOL_ORDER.get(rule.proto, 5),
+        rule.proto,
+        -2 if rule.low is None else rule.low,
+        rule.high or 0,
+        rule.peer.kind != "group",
+        rule.peer.value,
+    )
+
+
+def _parse_named(named: Any, group_names: Iterable[str]) -> dict[str, str]:
+    if named is None:
+        return {}
+    if not isinstance(named, Mapping):
+        raise ValueError(f"named_cidrs must be a mapping of name to CIDR, got {named!r}")
+    groups = set(group_names)
+    result: dict[str, str] = {}
+    for name, cidr in named.items():
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ValueError(f"named_cidrs: bad name {name!r}")
+        if name in groups or name in RESERVED_PEERS:
+            raise ValueError(f"named_cidrs: {name!r} is already a group name or reserved word")
+        result[name] = parse_cidr(cidr, f"named CIDR {name!r}")
+    return result
+
+
+def _parse_world(world: Any, group_names: Iterable[str]) -> dict[tuple[str, str], Any]:
+    """``{group: {ingress|egress: ports or 'all'}}`` to merged allowed ranges per direction."""
+    if world is None:
+        return {}
+    if not isinstance(world, Mapping):
+        raise ValueError(f"world must be a mapping of group to directions, got {world!r}")
+    groups = set(group_names)
+    allowed: dict[tuple[str, str], Any] = {}
+    for group, directions in world.items():
+        place = f"world.{group}"
+        if group not in groups:
+            raise ValueError(f"{place}: unknown group {group!r}")
+        if not isinstance(directions, Mapping):
+            raise ValueError(f"{place}: must map ingress/egress to ports, got {directions!r}")
+        _check_keys(directions, DIRECTIONS, place)
+        for direction, ports in directions.items():
+            if ports == "all":
+                allowed[(group, direction)] = None
+                continue
+            spans = [parse_port(port, f"{place}.{direction}") for port in _as_list(ports)]
+            allowed[(group, direction)] = merge_ranges(spans)
+    return allowed
+
+
+def _group_headers(groups: Any) -> dict[str, str]:
+    """Logical name -> description, in matrix order, with names and descriptions checked."""
+    if isinstance(groups, str) or not isinstance(groups, Sequence) or not groups:
+        raise ValueError(f"groups must be a non-empty list of group mappings, got {groups!r}")
+    headers: dict[str, str] = {}
+    for group in groups:
+        if not isinstance(group, Mapping) or not isinstance(group.get("name"), str):
+            raise ValueError(f"each group must be a mapping with a string 'name', got {group!r}")
+        name = group["name"]
+        _aws_text(name, f"group {name!r}", "name")
+        if name in RESERVED_PEERS or "/" in name:
+            raise ValueError(f"group {name!r}: the name is reserved or looks like a CIDR")
+        if name in headers:
+            raise ValueError(f"duplicate group name {name!r}")
+        _check_keys(group, _GROUP_KEYS, f"group {name!r}")
+        headers[name] = _aws_text(group.get("description"), f"group {name!r}", "description")
+    return headers
+
+
+def build_matrix(matrix: Any) -> list[Group]:
+    """Validate the matrix and return its groups, in matrix order, with merged rules."""
+    if not isinstance(matrix, Mapping):
+        raise ValueError(f"the matrix must be a mapping with 'groups', got {matrix!r}")
+    _check_keys(matrix, _TOP_KEYS, "matrix")
+    group_specs = matrix.get("groups")
+    headers = _group_headers(group_specs)
+    context = _Context(
+        headers,
+        _parse_named(matrix.get("named_cidrs"), headers),
+        _parse_world(matrix.get("world"), headers),
+    )
+    result: list[Group] = []
+    for spec in group_specs:
+        rules: dict[str, tuple[Rule, ...]] = {}
+        for direction in DIRECTIONS:
+            entries = spec.get(direction) or []
+            if isinstance(entries, (str, Mapping)) or not isinstance(entries, Sequence):
+                raise ValueError(f"{_where(spec['name'], direction)}: must be a list of entries")
+            atoms = [
+                atom
+                for index, entry in enumerate(entries)
+                for atom in parse_entry(entry, spec["name"], direction, index, context)
+            ]
+            rules[direction] = merge_atoms(atoms)
+        result.append(Group(spec["name"], headers[spec["name"]], rules["ingress"], rules["egress"]))
+    return result
+
+
+def rule_description(rule: Rule, direction: str) -> str:
+    """The AWS rule description: the entries' ``desc`` joined, or one made from the rule."""
+    if rule.descs:
+        text = "; ".join(rule.descs)
+    else:
+        where = "from" if direction == "ingress" else "to"
+        text = f"{rule.proto} {rule.ports} {where} {rule.peer.label}"
+    return text if len(text) <= _DESC_LIMIT else text[: _DESC_LIMIT - 3] + "..."
+
+
+def module_rule(
+    rule: Rule, direction: str, prefix: str, descriptions: Mapping[str, str]
+) -> dict[str, Any]:
+    """One rule as ``amazon.aws.ec2_security_group`` takes it."""
+    result: dict[str, Any] = {"proto": rule.proto}
+    if rule.low is not None:
+        result["from_port"] = rule.low
+        result["to_port"] = rule.high
+    if rule.peer.kind == "group":
+        result["group_name"] = prefix + rule.peer.value
+        # lets the module create a group referenced before its own loop iteration
+        result["group_desc"] = descriptions[rule.peer.value]
+    elif ":" in rule.peer.value:
+        result["cidr_ipv6"] = rule.peer.value
+    else:
+        result["cidr_ip"] = rule.peer.value
+    result["rule_desc"] = rule_description(rule, direction)
+    return result
+
+
+def module_groups(groups: list[Group], prefix: str = "") -> list[dict[str, Any]]:
+    """``[{name, description, rules, rules_egress}]`` for a loop over ec2_security_group."""
+    if not isinstance(prefix, str):
+        raise ValueError(f"name_prefix must be a string, got {prefix!r}")
+    descriptions = {group.name: group.description for group in groups}
+    result = []
+    for group in groups:
+        name = prefix + group.name
+        if name.lower().startswith("sg-") or len(name) > 255:
+            raise ValueError(f"group {group.name!r}: AWS rejects the name {name!r}")
+        result.append(
+            {
+                "name": name,
+                "description": group.description,
+                "rules": [module_rule(r, "ingress", prefix, descriptions) for r in group.ingress],
+                "rules_egress": [
+                    module_rule(r, "egress", prefix, descriptions) for r in group.egress
+                ],
+            }
+        )
+    return result
+
+
+def sg_rules(matrix: Any, name_prefix: str = "") -> list[dict[str, Any]]:
+    """The whole pipeline: matrix to ec2_security_group arguments."""
+    return module_groups(build_matrix(matrix), name_prefix)
