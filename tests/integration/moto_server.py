@@ -1,0 +1,95 @@
+"""Run moto's server with three fidelity patches, so playbooks see what AWS would answer.
+
+moto 5.2 differs from AWS in ways that break correct automation, not merely untested paths:
+
+* DescribeDBParameterGroups with a name that does not exist answers an empty list; AWS raises
+  DBParameterGroupNotFound, which amazon.aws.rds_instance_param_group relies on to create a group.
+* CreateReplicationGroup (cluster mode disabled) ignores NumCacheClusters and creates a single
+  node; AWS creates the primary and NumCacheClusters - 1 replicas.
+* DeleteReplicationGroup leaves the group in status "deleting" for ever; AWS removes it, which
+  the replication_group_deleted waiter waits for.
+
+Each patch wraps one moto method and changes only the behaviour above. Run as a script (same
+arguments as moto_server) or import apply_fidelity_patches() before using moto in-process.
+docs/provisioning.md lists these and the gaps that are not patched.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any
+
+
+def _patch_rds_parameter_group_lookup() -> None:
+    from moto.rds.exceptions import DBParameterGroupNotFoundError
+    from moto.rds.models import RDSBackend
+
+    original = RDSBackend.describe_db_parameter_groups
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
+    def describe_db_parameter_groups(self: Any, kwargs: dict[str, Any]) -> Any:
+        found = original(self, kwargs)
+        name = kwargs.get("db_parameter_group_name")
+        if name and not found:
+            raise DBParameterGroupNotFoundError(name)
+        return found
+
+    describe_db_parameter_groups._fidelity_patch = True  # type: ignore[attr-defined]
+    RDSBackend.describe_db_parameter_groups = describe_db_parameter_groups
+
+
+def _patch_replication_group_node_count() -> None:
+    from moto.elasticache.models import ReplicationGroup
+
+    original = ReplicationGroup._set_node_members_clusters_disabled
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
+    def set_members(self: Any, *args: Any, **kwargs: Any) -> Any:
+        count = kwargs.get("num_cache_clusters")
+        if not kwargs.get("replicas_per_node_group") and count and count > 1:
+            kwargs["replicas_per_node_group"] = count - 1
+        return original(self, *args, **kwargs)
+
+    set_members._fidelity_patch = True  # type: ignore[attr-defined]
+    ReplicationGroup._set_node_members_clusters_disabled = set_members
+
+
+def _patch_replication_group_deletion() -> None:
+    from moto.elasticache.models import ElastiCacheBackend
+
+    original = ElastiCacheBackend.delete_replication_group
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
+    def delete_replication_group(self: Any, replication_group_id: str, **kwargs: Any) -> Any:
+        group = original(self, replication_group_id=replication_group_id, **kwargs)
+        self.replication_groups.pop(replication_group_id, None)
+        return group
+
+    delete_replication_group._fidelity_patch = True  # type: ignore[attr-defined]
+    ElastiCacheBackend.delete_replication_group = delete_replication_group
+
+
+def apply_fidelity_patches() -> None:
+    """Apply every patch; safe to call more than once."""
+    _patch_rds_parameter_group_lookup()
+    _patch_replication_group_node_count()
+    _patch_replication_group_deletion()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Start moto's server (moto_server's arguments) with the patches applied."""
+    apply_fidelity_patches()
+    from moto.server import main as moto_main
+
+    moto_main(argv if argv is not None else sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()
