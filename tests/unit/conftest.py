@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COLLECTIONS = ROOT / ".collections"
 os.environ.setdefault("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
 
-from ansible.plugins.loader import init_plugin_loader  # noqa: E402 - after ANSIBLE_CONFIG
+from ansible.plugins.loader import init_plugin_loader
 
 init_plugin_loader([str(COLLECTIONS)])
 

@@ -7,13 +7,12 @@ import itertools
 import re
 
 import pytest
-from hypothesis import assume, example, given
-from hypothesis import strategies as st
-
 from ansible_collections.ideation.platform.plugins.plugin_utils.cidr import (
     cidr_subnet,
     parse_prefix,
 )
+from hypothesis import assume, example, given
+from hypothesis import strategies as st
 
 # hashicorp/terraform internal/lang/funcs/cidr_test.go, TestCidrSubnet: (prefix, newbits, netnum)
 TERRAFORM_OK = [
