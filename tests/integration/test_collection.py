@@ -20,7 +20,9 @@ PLAYBOOKS = ["site.yml", *sorted(str(p.relative_to(REPO)) for p in REPO.glob("pl
                                  if "/provision/" not in str(p))]
 
 
-def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def _run(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
 
 
@@ -85,6 +87,9 @@ def test_role_docs_render_from_the_installed_collection(installed_collection: Pa
 @pytest.mark.parametrize("inventory", INVENTORIES)
 @pytest.mark.parametrize("playbook", PLAYBOOKS)
 def test_playbook_syntax(moto_server, inventory: str, playbook: str) -> None:
-    result = _run(["ansible-playbook", "--syntax-check", "-i", f"inventories/{inventory}", playbook],
-                  cwd=REPO, env=moto_server.env())
+    result = _run(
+        ["ansible-playbook", "--syntax-check", "-i", f"inventories/{inventory}", playbook],
+        cwd=REPO,
+        env=moto_server.env(),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
