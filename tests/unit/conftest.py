@@ -77,3 +77,36 @@ def env_templar() -> Callable[[str], Any]:
         return Templar(loader=loader, variables=variables)
 
     return _make
+
+
+@pytest.fixture
+def jinja_filter(render: Callable[..., Any]) -> Callable[..., Any]:
+    """Call ``ideation.platform.<name>`` through Jinja: ``value | name(*args, **kwargs)``."""
+
+    def _call(name: str, value: Any, *args: Any, **kwargs: Any) -> Any:
+        expression = f"{{{{ _value | ideation.platform.{name}(*_args, **_kwargs) }}}}"
+        return render(expression, _value=value, _args=list(args), _kwargs=kwargs)
+
+    return _call
+
+
+@pytest.fixture
+def rejected_by_filter(jinja_filter: Callable[..., Any]) -> Callable[..., str]:
+    """Assert that the filter, called through Jinja, fails with ``message`` and no other error:
+    the user sees AnsibleFilterError's text, naming the filter."""
+    from ansible.errors import AnsibleError, AnsibleFilterError
+
+    def _check(message: str, name: str, value: Any, *args: Any, **kwargs: Any) -> str:
+        with pytest.raises(AnsibleError) as caught:
+            jinja_filter(name, value, *args, **kwargs)
+        error = caught.value
+        causes = [error]
+        while causes[-1].__cause__ is not None:
+            causes.append(causes[-1].__cause__)  # type: ignore[arg-type]
+        assert any(isinstance(cause, AnsibleFilterError) for cause in causes), causes
+        assert not any(isinstance(c, (ValueError, TypeError, KeyError)) for c in causes), causes
+        assert f"ideation.platform.{name}: " in str(error)
+        assert message in str(error), str(error)
+        return str(error)
+
+    return _check

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import re
+from typing import Any
 
 import pytest
 from ansible_collections.ideation.platform.plugins.plugin_utils.cidr import (
@@ -99,9 +100,12 @@ def test_go_semantics(prefix: str, newbits: object, netnum: object, expected: st
         (None, 8, 1, "invalid CIDR expression"),
     ],
 )
-def test_rejections(prefix: object, newbits: object, netnum: object, message: str) -> None:
+def test_rejections(
+    prefix: object, newbits: object, netnum: object, message: str, rejected_by_filter: Any
+) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         cidr_subnet(prefix, newbits, netnum)  # type: ignore[arg-type]
+    rejected_by_filter(message, "cidr_subnet", prefix, newbits, netnum)
 
 
 @st.composite

@@ -453,17 +453,20 @@ def _one(entry: dict[str, Any], direction: str = "ingress", **top: Any) -> dict[
         (["a"], "the matrix must be a mapping"),
     ],
 )
-def test_rejections(matrix: Any, message: str) -> None:
+def test_rejections(matrix: Any, message: str, rejected_by_filter: Any) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         sg_rules(matrix)
+    rejected_by_filter(message, "sg_rules", matrix)
+    rejected_by_filter(message, "sg_render", matrix, "dot")  # same validation
 
 
 @pytest.mark.parametrize(
     ("prefix", "message"), [("sg-", "AWS rejects the name 'sg-web'"), (3, "name_prefix must be")]
 )
-def test_name_prefix_rejections(prefix: Any, message: str) -> None:
+def test_name_prefix_rejections(prefix: Any, message: str, rejected_by_filter: Any) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         sg_rules(_one({"from": "db", "ports": 1}), prefix)
+    rejected_by_filter(message, "sg_rules", _one({"from": "db", "ports": 1}), name_prefix=prefix)
 
 
 def test_world_allow_list_accepts_exactly_what_it_lists() -> None:

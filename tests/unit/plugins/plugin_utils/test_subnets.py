@@ -219,9 +219,12 @@ def test_appending_a_packed_tier_moves_nothing(
         (None, DESIGN_TIERS, ZONES, "the VPC CIDR must be a string"),
     ],
 )
-def test_rejections(vpc: Any, tiers: Any, zones: Any, message: str) -> None:
+def test_rejections(
+    vpc: Any, tiers: Any, zones: Any, message: str, rejected_by_filter: Any
+) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         plan_subnets(vpc, tiers, zones)
+    rejected_by_filter(message, "subnet_plan", vpc, tiers, zones)
 
 
 def test_min_vpc_prefix_is_for_callers_outside_aws() -> None:
