@@ -1,0 +1,105 @@
+"""The HTTP API (Flask). Its collaborators are passed in, so tests give it fakes."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+
+from flask import Flask, Response, g, jsonify, request
+
+from . import metrics
+from .config import Settings
+from .ideas import IdeaStore, InvalidIdea, NewIdea, parse_id
+
+log = logging.getLogger(__name__)
+
+Check = Callable[[], None]  # raises when the dependency does not answer
+
+
+def create_app(
+    settings: Settings,
+    store: IdeaStore,
+    checks: Mapping[str, Check],
+    enqueue: Callable[[uuid.UUID], None],
+) -> Flask:
+    """The WSGI application.
+
+    checks: what /ready tries, by name (database, redis); enqueue: hands an idea to the worker.
+    """
+    app = Flask("ideation_app")
+    app.json.sort_keys = False
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _record(response: Response) -> Response:
+        # The route's pattern, never the raw path: ids must not become label values.
+        path = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        metrics.REQUESTS.labels(request.method, path, str(response.status_code)).inc()
+        metrics.DURATION.labels(request.method, path).observe(elapsed)
+        return response
+
+    @app.get("/health")
+    def health():
+        return jsonify(status="ok", version=settings.version)
+
+    @app.get("/ready")
+    def ready():
+        results = {}
+        for name, check in checks.items():
+            try:
+                check()
+                results[name] = "ok"
+            except Exception as error:  # any failure means not ready
+                log.warning("readiness check %s failed: %s", name, error)
+                results[name] = "unavailable"
+        if settings.broken == "never-ready":
+            results["build"] = "deliberately broken (IDEATION_BROKEN=never-ready)"
+        ok = all(v == "ok" for v in results.values())
+        return jsonify(status="ready" if ok else "not ready", checks=results), 200 if ok else 503
+
+    @app.post("/api/ideas")
+    def submit():
+        payload = request.get_json(silent=True)
+        try:
+            new = NewIdea.from_json(payload)
+        except InvalidIdea as error:
+            return jsonify(error=str(error)), 400
+        idea = store.create(new)
+        try:
+            enqueue(idea.id)
+        except Exception as error:  # the beat sweep re-queues it later
+            log.warning("could not queue idea %s for processing: %s", idea.id, error)
+        return jsonify(idea.to_json()), 201, {"Location": f"/api/ideas/{idea.id}"}
+
+    @app.get("/api/ideas/<idea_id>")
+    def show(idea_id: str):
+        parsed = parse_id(idea_id)
+        idea = store.get(parsed) if parsed else None
+        if idea is None:
+            return jsonify(error="no such idea"), 404
+        return jsonify(idea.to_json())
+
+    @app.get("/metrics")
+    def metrics_page():
+        body, content_type = metrics.exposition()
+        return Response(body, content_type=content_type)
+
+    @app.errorhandler(404)
+    def not_found(_error):
+        return jsonify(error="not found"), 404
+
+    @app.errorhandler(405)
+    def not_allowed(_error):
+        return jsonify(error="method not allowed"), 405
+
+    @app.errorhandler(500)
+    def failed(_error):
+        return jsonify(error="internal error"), 500
+
+    return app

@@ -1,0 +1,45 @@
+"""The WSGI entry point gunicorn loads: ideation_app.wsgi:app."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from .config import Settings
+from .db import Database, PostgresIdeaStore
+from .web import create_app
+
+logging.basicConfig(
+    level=os.environ.get("LOG_LEVEL", "info").upper(),
+    format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+)
+settings = Settings.from_env()
+if settings.broken == "exit":
+    # A deliberately broken build (scripts/build-app-image --broken exit): the worker fails to
+    # boot and gunicorn exits, as a release with a fatal start-up error would.
+    logging.getLogger(__name__).critical("deliberately broken build: exiting at start")
+    sys.exit(1)
+
+
+def _redis_ping() -> None:
+    import redis
+
+    redis.Redis.from_url(
+        settings.broker_url(), socket_connect_timeout=2, socket_timeout=2
+    ).ping()
+
+
+def _enqueue(idea_id) -> None:
+    from .tasks import enqueue
+
+    enqueue(idea_id)
+
+
+database = Database(settings)
+app = create_app(
+    settings,
+    store=PostgresIdeaStore(database),
+    checks={"database": database.ping, "redis": _redis_ping},
+    enqueue=_enqueue,
+)
