@@ -10,11 +10,12 @@ No Ansible import: the filter wrappers turn ``ValueError`` into ``AnsibleFilterE
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 DIRECTIONS = ("ingress", "egress")
 PEER_KEY = {"ingress": "from", "egress": "to"}
@@ -26,7 +27,10 @@ RESERVED_PEERS = ("self", "world")
 AWS_TEXT = re.compile(r"[A-Za-z0-9 ._\-:/()#,@\[\]+=&;{}!$*]{1,255}")
 _TOP_KEYS = frozenset({"groups", "named_cidrs", "world"})
 _GROUP_KEYS = frozenset({"name", "description", "ingress", "egress"})
-_ENTRY_KEYS = frozenset({"proto", "ports", "desc", "why"})
+_ENTRY_KEYS = {
+    direction: frozenset({"proto", "ports", "desc", "why", PEER_KEY[direction]})
+    for direction in DIRECTIONS
+}
 _DESC_LIMIT = 255
 
 
@@ -43,8 +47,7 @@ class Peer:
         return self.kind == "cidr" and self.value in WORLD_CIDRS
 
 
-@dataclass(frozen=True)
-class Atom:
+class Atom(NamedTuple):
     """One peer, protocol and port range, as one matrix entry declares it."""
 
     peer: Peer
@@ -111,9 +114,9 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _check_keys(mapping: Mapping[str, Any], allowed: Iterable[str], place: str) -> None:
-    unknown = sorted(str(key) for key in mapping if key not in allowed)
+    unknown = mapping.keys() - allowed
     if unknown:
-        raise ValueError(f"{place}: unknown key(s) {', '.join(unknown)}")
+        raise ValueError(f"{place}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
 
 
 def _aws_text(value: Any, place: str, what: str) -> str:
@@ -125,12 +128,17 @@ def _aws_text(value: Any, place: str, what: str) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
+def _canonical_cidr(text: str) -> str:
+    return str(ipaddress.ip_network(text))  # matrices repeat their peers: parse each once
+
+
 def parse_cidr(text: Any, place: str) -> str:
     """A CIDR block in canonical form; host bits set is an error (AWS would mask them)."""
     if not isinstance(text, str) or "/" not in text:
         raise ValueError(f"{place}: {text!r} is not a CIDR block like 192.0.2.0/24")
     try:
-        return str(ipaddress.ip_network(text))
+        return _canonical_cidr(str(text))
     except ValueError as exc:
         raise ValueError(f"{place}: {text!r} is not a valid CIDR block: {exc}") from None
 
@@ -240,7 +248,7 @@ def parse_entry(
     if not isinstance(entry, Mapping):
         raise ValueError(f"{place}: each entry must be a mapping, got {entry!r}")
     peer_key = PEER_KEY[direction]
-    _check_keys(entry, _ENTRY_KEYS | {peer_key}, place)
+    _check_keys(entry, _ENTRY_KEYS[direction], place)
     if peer_key not in entry:
         raise ValueError(f"{place}: missing {peer_key!r} (the peer of an {direction} rule)")
     proto = parse_protocol(entry.get("proto", "tcp"), place)
