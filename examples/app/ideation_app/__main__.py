@@ -14,8 +14,8 @@ import sys
 import uuid
 
 from .config import ConfigError, Settings
-from .db import Database, PostgresIdeaStore, SchemaMissing
-from .ideas import InvalidIdea, NewIdea
+from .db import Database, PostgresIdeaStore, SchemaMissingError
+from .ideas import InvalidIdeaError, NewIdea
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         try:
             applied = database.migrate()
-        except SchemaMissing as error:
+        except SchemaMissingError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
         # The api role reads this line to report changed/ok.
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             idea = store.create(NewIdea.from_json({"title": args.title,
                                                    "description": args.description}))
-        except InvalidIdea as error:
+        except InvalidIdeaError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
         if not args.no_queue:

@@ -116,4 +116,5 @@ class Settings:
         return urllib.parse.urlunsplit(parts._replace(netloc=f":{password}@{host}"))
 
     def __repr__(self) -> str:  # never print a secret by accident
-        return f"Settings(database={self.database_host}:{self.database_port}, version={self.version})"
+        return (f"Settings(database={self.database_host}:{self.database_port},"
+                f" version={self.version})")

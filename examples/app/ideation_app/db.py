@@ -33,14 +33,15 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                created_at timestamptz NOT NULL DEFAULT now(),
                processed_at timestamptz
            )""",
-        "CREATE INDEX IF NOT EXISTS ideas_status_created_idx ON {schema}.ideas (status, created_at)",
+        "CREATE INDEX IF NOT EXISTS ideas_status_created_idx"
+        " ON {schema}.ideas (status, created_at)",
     ]),
 ]
 # Any constant works; it only has to be the same for every copy of the app.
 MIGRATION_LOCK = 0x1DEA7104
 
 
-class SchemaMissing(RuntimeError):
+class SchemaMissingError(RuntimeError):
     """The schema the app needs does not exist (postgres_bootstrap creates it)."""
 
 
@@ -104,7 +105,7 @@ class Database:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,))
             if cursor.fetchone() is None:
-                raise SchemaMissing(
+                raise SchemaMissingError(
                     f"schema {self.schema!r} does not exist in the database; create it first "
                     "(ideation.platform.postgres_bootstrap) and grant the app user CREATE on it"
                 )
@@ -128,7 +129,8 @@ class Database:
             return applied
 
 
-_COLUMNS = "id, title, description, submitter, status, created_at, processed_at, word_count, keywords"
+_COLUMNS = ("id, title, description, submitter, status, created_at, processed_at, word_count,"
+            " keywords")
 
 
 def _idea(row: tuple) -> Idea:

@@ -14,7 +14,7 @@ SUBMITTER_MAX = 200
 STATUSES = ("submitted", "processed")
 
 
-class InvalidIdea(ValueError):
+class InvalidIdeaError(ValueError):
     """The submission breaks a rule; the message says which, for the client."""
 
 
@@ -30,21 +30,21 @@ class NewIdea:
     def from_json(cls, payload: Any) -> NewIdea:
         """Check a decoded JSON body and return the submission it describes."""
         if not isinstance(payload, dict):
-            raise InvalidIdea("the body must be a JSON object")
+            raise InvalidIdeaError("the body must be a JSON object")
         unknown = sorted(set(payload) - {"title", "description", "submitter"})
         if unknown:
-            raise InvalidIdea(f"unknown fields: {', '.join(unknown)}")
+            raise InvalidIdeaError(f"unknown fields: {', '.join(unknown)}")
         title = payload.get("title")
         if not isinstance(title, str) or not title.strip():
-            raise InvalidIdea("title is required and must be a non-empty string")
+            raise InvalidIdeaError("title is required and must be a non-empty string")
         values = {"title": title.strip()}
         for name, limit in (("title", TITLE_MAX), ("description", DESCRIPTION_MAX),
                             ("submitter", SUBMITTER_MAX)):
             value = payload.get(name, "")
             if not isinstance(value, str):
-                raise InvalidIdea(f"{name} must be a string")
+                raise InvalidIdeaError(f"{name} must be a string")
             if len(value) > limit:
-                raise InvalidIdea(f"{name} is longer than {limit} characters")
+                raise InvalidIdeaError(f"{name} is longer than {limit} characters")
             values.setdefault(name, value)
         return cls(**values)
 
@@ -92,10 +92,11 @@ def parse_id(text: str) -> uuid.UUID | None:
 
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
-_STOPWORDS = frozenset(
-    "a an and are as at be but by for from has have in is it its of on or that the this to was "
-    "we will with our you your".split()
-)
+_STOPWORDS = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "has", "have", "in",
+    "is", "it", "its", "of", "on", "or", "our", "that", "the", "this", "to", "was", "we", "will",
+    "with", "you", "your",
+})
 
 
 def analyse(idea: Idea, keyword_count: int = 5) -> tuple[int, list[str]]:

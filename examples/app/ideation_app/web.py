@@ -11,7 +11,7 @@ from flask import Flask, Response, g, jsonify, request
 
 from . import metrics
 from .config import Settings
-from .ideas import IdeaStore, InvalidIdea, NewIdea, parse_id
+from .ideas import IdeaStore, InvalidIdeaError, NewIdea, parse_id
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def create_app(
         payload = request.get_json(silent=True)
         try:
             new = NewIdea.from_json(payload)
-        except InvalidIdea as error:
+        except InvalidIdeaError as error:
             return jsonify(error=str(error)), 400
         idea = store.create(new)
         try:

@@ -1,0 +1,118 @@
+"""The HTTP API with fake collaborators: status codes, bodies, readiness and metrics."""
+
+import re
+import uuid
+
+import pytest
+
+pytest.importorskip("prometheus_client")
+
+from ideation_app.config import Settings
+from ideation_app.metrics import REGISTRY
+from ideation_app.web import create_app
+
+
+def ok() -> None:
+    pass
+
+
+def down() -> None:
+    raise ConnectionError("connection refused")
+
+
+@pytest.fixture
+def queued():
+    return []
+
+
+@pytest.fixture
+def make_client(store, queued):
+    def _make(checks=None, broken="", enqueue=None):
+        settings = Settings.from_env({"IDEATION_APP_VERSION": "9.9.9", "IDEATION_BROKEN": broken})
+        app = create_app(settings, store, checks if checks is not None
+                         else {"database": ok, "redis": ok}, enqueue or queued.append)
+        return app.test_client()
+    return _make
+
+
+def test_health_answers_with_the_version(make_client):
+    response = make_client(checks={"database": down}).get("/health")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "version": "9.9.9"}
+
+
+def test_ready_when_every_dependency_answers(make_client):
+    response = make_client().get("/ready")
+    assert response.status_code == 200
+    assert response.get_json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_not_ready_names_the_dependency_that_does_not_answer(make_client):
+    response = make_client(checks={"database": ok, "redis": down}).get("/ready")
+    assert response.status_code == 503
+    assert response.get_json()["checks"] == {"database": "ok", "redis": "unavailable"}
+
+
+def test_a_never_ready_build_is_never_ready(make_client):
+    response = make_client(broken="never-ready").get("/ready")
+    assert response.status_code == 503
+    assert make_client(broken="never-ready").get("/health").status_code == 200
+
+
+def test_submitting_stores_queues_and_locates_the_idea(make_client, store, queued):
+    client = make_client()
+    response = client.post("/api/ideas", json={"title": "Night buses", "description": "More"})
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["status"] == "submitted"
+    assert response.headers["Location"] == f"/api/ideas/{body['id']}"
+    assert queued == [uuid.UUID(body["id"])]
+    fetched = client.get(response.headers["Location"])
+    assert fetched.status_code == 200
+    assert fetched.get_json()["title"] == "Night buses"
+
+
+def test_an_idea_is_kept_when_the_queue_is_down(make_client, store):
+    def refuse(_):
+        raise ConnectionError("redis is away")
+
+    response = make_client(enqueue=refuse).post("/api/ideas", json={"title": "Parks"})
+    assert response.status_code == 201
+    assert store.get(uuid.UUID(response.get_json()["id"])).status == "submitted"
+
+
+@pytest.mark.parametrize("body", [{"title": ""}, {"nope": 1}, "not json"])
+def test_bad_submissions_get_400_and_store_nothing(make_client, store, body):
+    client = make_client()
+    if isinstance(body, str):
+        response = client.post("/api/ideas", data=body, content_type="application/json")
+    else:
+        response = client.post("/api/ideas", json=body)
+    assert response.status_code == 400
+    assert "error" in response.get_json()
+    assert store.ideas == {}
+
+
+@pytest.mark.parametrize("path", [f"/api/ideas/{uuid.uuid4()}", "/api/ideas/not-a-uuid",
+                                  "/nowhere"])
+def test_unknown_things_are_404_in_json(make_client, path):
+    response = make_client().get(path)
+    assert response.status_code == 404
+    assert "error" in response.get_json()
+
+
+def test_metrics_count_requests_by_route_pattern_not_by_id(make_client):
+    client = make_client()
+    labels = {"method": "GET", "path": "/api/ideas/<idea_id>", "status": "404"}
+    before = REGISTRY.get_sample_value("http_requests_total", labels) or 0
+    client.get(f"/api/ideas/{uuid.uuid4()}")
+    client.get(f"/api/ideas/{uuid.uuid4()}")
+    assert REGISTRY.get_sample_value("http_requests_total", labels) == before + 2
+    page = client.get("/metrics")
+    assert page.status_code == 200
+    assert page.content_type.startswith("text/plain")
+    text = page.get_data(as_text=True)
+    bucket = ('http_request_duration_seconds_bucket'
+              '{le="0.005",method="GET",path="/api/ideas/<idea_id>"}')
+    assert bucket in text
+    assert not re.search(r'path="/api/ideas/[0-9a-f-]{36}"', text)
