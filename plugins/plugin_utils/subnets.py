@@ -13,7 +13,7 @@ import ipaddress
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 AWS_RESERVED = 5  # network, VPC router, DNS, future use, broadcast
 AWS_MIN_VPC_PREFIX = 16  # AWS: a VPC's IPv4 block is between /16 ...
@@ -30,8 +30,7 @@ class Tier:
     offset: int | None
 
 
-@dataclass(frozen=True)
-class _Placed:
+class _Placed(NamedTuple):
     start: int  # first address, as an integer
     size: int
     tier: str
