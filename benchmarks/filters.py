@@ -43,7 +43,6 @@ from ansible_collections.ideation.platform.plugins.filter.sg_rules import sg_rul
 from ansible_collections.ideation.platform.plugins.plugin_utils.sg_matrix import _canonical_cidr
 from ansible_collections.ideation.platform.plugins.plugin_utils.subnets import plan_subnets
 
-
 CLOCK = time.perf_counter  # --cpu-time switches to process CPU time (steadier on a busy machine)
 
 
