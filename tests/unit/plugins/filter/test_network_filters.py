@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from ansible_collections.ideation.platform.plugins.plugin_utils.network_render import render
 from ansible_collections.ideation.platform.plugins.plugin_utils.sg_matrix import (
     build_matrix,
@@ -144,3 +146,34 @@ def test_ansible_doc_renders(name: str) -> None:
     assert f"ideation.platform.{name}" in result.stdout
     assert "EXAMPLES" in result.stdout and "RETURN VALUES" in result.stdout
     assert "ERROR" not in result.stderr.upper()
+
+
+def test_cidr_subnet_examples_show_real_results(render: Callable[..., Any]) -> None:
+    """Every ``msg: "{{ ... }}"  # result`` line of the documented examples holds."""
+    from ansible_collections.ideation.platform.plugins.filter import cidr_subnet as plugin
+
+    pairs = re.findall(r'msg: "(\{\{.*\}\})"\s+# (\S+)', plugin.EXAMPLES)
+    assert len(pairs) == 2
+    for expression, expected in pairs:
+        assert render(expression) == expected
+
+
+def test_sg_rules_example_shows_the_real_first_item() -> None:
+    """The matrix in the sg_rules EXAMPLES gives exactly the first item documented below it."""
+    from ansible_collections.ideation.platform.plugins.filter import sg_rules as plugin
+
+    lines = plugin.EXAMPLES.splitlines()
+    start = lines.index("#   network_security_groups:")
+    task = next(i for i, line in enumerate(lines) if line.startswith("- name:"))
+    result = next(i for i, line in enumerate(lines) if line.startswith("# The first item is"))
+    matrix = yaml.safe_load("\n".join(line[4:] for line in lines[start:task]))
+    documented = yaml.safe_load("\n".join(line[2:] for line in lines[result + 1 :]))
+    matrix = matrix["network_security_groups"]
+    matrix["named_cidrs"] = {"admin": "203.0.113.10/32"}
+    assert plugin.sg_rules(matrix, name_prefix="ideation-prod-")[0] == documented
+
+
+def test_subnet_plan_example_shows_the_real_plan(jinja_filter: Callable[..., Any]) -> None:
+    plan = jinja_filter("subnet_plan", "10.0.0.0/16", [{"name": "app", "hosts": 100}], ["a", "b"])
+    documented = [("app-a", "10.0.0.0/25", 123), ("app-b", "10.0.0.128/25", 123)]
+    assert [(s["name"], s["cidr"], s["usable_hosts"]) for s in plan] == documented
