@@ -31,13 +31,14 @@ options:
   newbits:
     description:
       - How many bits to add to the prefix length, 0 or more.
-      - A whole number; an integral float or a decimal string is accepted, as Terraform does.
+      - A whole number; an integral float or a numeric string (C("8"), C("8.0")) is accepted, as
+        Terraform converts them.
     type: int
     required: true
   netnum:
     description:
       - Which of the 2**O(newbits) subnets to return, counting from 0.
-      - A whole number; an integral float or a decimal string is accepted.
+      - A whole number; an integral float or a numeric string is accepted.
     type: int
     required: true
 seealso:

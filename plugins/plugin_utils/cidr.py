@@ -18,10 +18,12 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 _BIG = 0xFFFFFF  # Go's parser gives up on any decimal or hex component reaching this value
 _HEX = "0123456789abcdefABCDEF"
-_INTEGER = re.compile(r"-?[0-9]+")
+# Terraform turns a string argument into a number with Go's decimal float syntax (cty)
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _V4_MAPPED = 0xFFFF << 32
 _V4_MAPPED_MASK = ((1 << 96) - 1) << 32
 
@@ -164,17 +166,27 @@ def format_prefix(value: int, length: int, bits: int) -> str:
     return f"{ipaddress.IPv6Address(value).compressed}/{length}"
 
 
+def _whole_from_text(text: str) -> int | None:
+    """``"8"``, ``"+8"``, ``"8.0"``, ``"1e1"`` to an int; None if not a whole number."""
+    if not _NUMBER.fullmatch(text):
+        return None
+    number = Decimal(text)
+    if number.adjusted() > 40:  # beyond any netnum an IPv6 prefix can take (2**128 ~ 3e38)
+        return None
+    return int(number) if number == number.to_integral_value() else None
+
+
 def as_integer(value: object, what: str) -> int:
-    """Accept an int, an integral float or a decimal string (Terraform converts those too)."""
-    if isinstance(value, bool):
-        raise ValueError(f"{what} must be a whole number, got a boolean")
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-        return int(value.strip())
-    raise ValueError(f"{what} must be a whole number, got {value!r}")
+    """Accept an int, an integral float or a numeric string: Terraform converts those too."""
+    whole: int | None = None
+    integral = isinstance(value, float) and value.is_integer()
+    if integral or (isinstance(value, int) and not isinstance(value, bool)):
+        whole = int(value)  # type: ignore[arg-type]
+    elif isinstance(value, str):
+        whole = _whole_from_text(value)
+    if whole is None:
+        raise ValueError(f"{what} must be a whole number, got {value!r}")
+    return whole
 
 
 def cidr_subnet(prefix: str, newbits: object, netnum: object) -> str:

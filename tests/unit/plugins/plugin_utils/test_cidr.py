@@ -59,7 +59,9 @@ def test_terraform_rejections(prefix: str, newbits: object, netnum: object) -> N
         ("::1.2.3.4/128", 0, 0, "::102:304/128"),  # only mapped addresses print as IPv4
         ("10.0.0.0/0016", 8, 1, "10.0.1.0/24"),  # leading zeros in the prefix length
         ("2001:DB8::/32", 32, 1, "2001:db8:0:1::/64"),  # lower-case output
-        ("10.0.0.0/16", "8", "3", "10.0.3.0/24"),  # decimal strings convert, as in Terraform
+        ("10.0.0.0/16", "8", "3", "10.0.3.0/24"),  # numeric strings convert, as in Terraform
+        ("10.0.0.0/16", "+8", "3.0", "10.0.3.0/24"),
+        ("10.0.0.0/16", "0.8e1", "30e-1", "10.0.3.0/24"),
         ("10.0.0.0/16", 8.0, 3.0, "10.0.3.0/24"),
     ],
 )
@@ -95,6 +97,11 @@ def test_go_semantics(prefix: str, newbits: object, netnum: object, expected: st
         ("10.0.0.0/16", -8, 0, "newbits must not be negative"),  # Go: garbage (terraform#17724)
         ("10.0.0.0/16", 8, -1, "netnum must not be negative"),  # Go: 0.0.1.0/24
         ("10.0.0.0/16", True, 0, "newbits must be a whole number"),
+        ("10.0.0.0/16", " 8", 0, "newbits must be a whole number"),
+        ("10.0.0.0/16", "8", "1_0", "netnum must be a whole number"),
+        ("10.0.0.0/16", "8", "2.5", "netnum must be a whole number"),
+        ("10.0.0.0/16", "8", "1e400", "netnum must be a whole number"),
+        ("10.0.0.0/16", "8", "Inf", "netnum must be a whole number"),
         ("10.0.0.0/16", 8, "one", "netnum must be a whole number"),
         ("10.0.0.0/16", 8, 1.5, "netnum must be a whole number"),
         (None, 8, 1, "invalid CIDR expression"),
