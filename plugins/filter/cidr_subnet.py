@@ -8,20 +8,21 @@ author: ideation platform team
 version_added: "0.1.0"
 short_description: Terraform's cidrsubnet() for IPv4 and IPv6
 description:
-  - Returns subnet number O(netnum) of the network O(_input) extended by O(newbits) bits, so
-    C(10.0.0.0/16 | cidr_subnet(8, 2)) is C(10.0.2.0/24).
+  - Returns subnet number O(netnum) of the network O(_input) extended by O(newbits) bits; for
+    example subnet 2 of C(10.0.0.0/16) extended by 8 bits is C(10.0.2.0/24).
   - Same results and same rejections as Terraform's C(cidrsubnet) (its parser and go-cidr's
     arithmetic), so plans written for Terraform carry over unchanged. In particular, as in
     Terraform, host bits in the prefix are ignored (C(10.0.0.5/16) means C(10.0.0.0/16)),
     IPv4 components with leading zeros are decimal (C(010.0.0.0/8) is C(10.0.0.0/8)), and an
-    IPv4-mapped IPv6 result is printed as IPv4 (C(::ffff:192.168.0.0/112 | cidr_subnet(8, 6))
-    is C(192.168.6.0/24)).
+    IPv4-mapped IPv6 result is printed as IPv4 (subnet 6 of C(::ffff:192.168.0.0/112) extended
+    by 8 bits is C(192.168.6.0/24)).
   - Rejected with an error naming the filter, as Terraform rejects them - a prefix that does
     not parse (including a prefix length longer than the address, scope ids and netmask
     suffixes); O(newbits) making the prefix longer than the address; O(netnum) that does not
     fit in O(newbits) bits.
-  - Also rejected, where Terraform has no check and returns a wrong subnet - a negative
-    O(newbits) or O(netnum) (hashicorp/terraform issues 17724 and 30654).
+  - Also rejected, where Terraform's checks miss and it returns a wrong subnet - a negative
+    O(newbits) or O(netnum) (hashicorp/terraform issues 17724 and 30654), and an O(netnum) of
+    2**64 or more that does not fit (go-cidr compares only its low 64 bits).
 positional: newbits, netnum
 options:
   _input:
