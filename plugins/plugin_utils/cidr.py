@@ -179,9 +179,10 @@ def _whole_from_text(text: str) -> int | None:
 def as_integer(value: object, what: str) -> int:
     """Accept an int, an integral float or a numeric string: Terraform converts those too."""
     whole: int | None = None
-    integral = isinstance(value, float) and value.is_integer()
-    if integral or (isinstance(value, int) and not isinstance(value, bool)):
-        whole = int(value)  # type: ignore[arg-type]
+    if isinstance(value, int) and not isinstance(value, bool):
+        whole = int(value)
+    elif isinstance(value, float):
+        whole = int(value) if value.is_integer() else None
     elif isinstance(value, str):
         whole = _whole_from_text(value)
     if whole is None:

@@ -228,8 +228,12 @@ def _check_world(atom: Atom, group: str, direction: str, context: _Context, plac
     if allowed is None:
         return
     low, high = atom.low, atom.high
-    portful = atom.proto in ("tcp", "udp") and low is not None and high is not None
-    if portful and any(first <= low <= high <= last for first, last in allowed):
+    if (
+        atom.proto in ("tcp", "udp")
+        and low is not None
+        and high is not None
+        and any(first <= low and high <= last for first, last in allowed)
+    ):
         return
     ports = "all ports" if atom.low in (None, -1) else f"port(s) {atom.low}-{atom.high}"
     allowed_text = ", ".join(f"{low}-{high}" for low, high in allowed) or "nothing"
@@ -259,12 +263,10 @@ def parse_entry(
     if why is not None and (not isinstance(why, str) or not why.strip()):
         raise ValueError(f"{place}: 'why' must be a non-empty string, got {why!r}")
     peers = [_resolve_peer(name, group, context, place) for name in _as_list(entry[peer_key])]
-    ranges = _port_ranges(entry, proto, place)
-    atoms = [
-        Atom(peer, proto, low, high, desc, why)
-        for peer in peers
-        for low, high in (ranges or [(None, None)])
+    ranges: list[tuple[int | None, int | None]] = [*_port_ranges(entry, proto, place)] or [
+        (None, None)
     ]
+    atoms = [Atom(peer, proto, low, high, desc, why) for peer in peers for low, high in ranges]
     for atom in atoms:
         _check_world(atom, group, direction, context, place)
     return atoms
@@ -307,7 +309,9 @@ def merge_atoms(atoms: list[Atom]) -> tuple[Rule, ...]:
             if proto_atoms[0].low is None:  # portless: one rule
                 rules.append(_rule_from(peer, proto, None, None, proto_atoms))
                 continue
-            spans = merge_ranges((a.low, a.high) for a in proto_atoms if a.low is not None)
+            spans = merge_ranges(
+                (a.low, a.high) for a in proto_atoms if a.low is not None and a.high is not None
+            )
             for low, high in spans:
                 rules.append(_rule_from(peer, proto, low, high, _within(proto_atoms, low, high)))
     return tuple(sorted(rules, key=rule_sort_key))
@@ -365,8 +369,8 @@ def _parse_world(world: Any, group_names: Iterable[str]) -> dict[tuple[str, str]
     return allowed
 
 
-def _group_headers(groups: Any) -> dict[str, str]:
-    """Logical name -> description, in matrix order, with names and descriptions checked."""
+def _group_headers(groups: Any) -> tuple[list[Mapping[str, Any]], dict[str, str]]:
+    """The group mappings, and logical name -> description, with names and descriptions checked."""
     if isinstance(groups, str) or not isinstance(groups, Sequence) or not groups:
         raise ValueError(f"groups must be a non-empty list of group mappings, got {groups!r}")
     headers: dict[str, str] = {}
@@ -381,7 +385,7 @@ def _group_headers(groups: Any) -> dict[str, str]:
             raise ValueError(f"duplicate group name {name!r}")
         _check_keys(group, _GROUP_KEYS, f"group {name!r}")
         headers[name] = _aws_text(group.get("description"), f"group {name!r}", "description")
-    return headers
+    return list(groups), headers
 
 
 def build_matrix(matrix: Any) -> list[Group]:
@@ -389,8 +393,7 @@ def build_matrix(matrix: Any) -> list[Group]:
     if not isinstance(matrix, Mapping):
         raise ValueError(f"the matrix must be a mapping with 'groups', got {matrix!r}")
     _check_keys(matrix, _TOP_KEYS, "matrix")
-    group_specs = matrix.get("groups")
-    headers = _group_headers(group_specs)
+    group_specs, headers = _group_headers(matrix.get("groups"))
     context = _Context(
         headers,
         _parse_named(matrix.get("named_cidrs"), headers),

@@ -90,7 +90,7 @@ def _tier_size(name: str, spec: Mapping[str, Any], vpc: ipaddress.IPv4Network) -
         raise ValueError(f"tier {name!r}: /{prefix} is smaller than the /28 AWS allows")
     if prefix < vpc.prefixlen:
         raise ValueError(f"tier {name!r}: /{prefix} is larger than the VPC {vpc}")
-    return prefix
+    return int(prefix)
 
 
 def parse_tier(spec: Any, vpc: ipaddress.IPv4Network) -> Tier:
