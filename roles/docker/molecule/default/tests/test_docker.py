@@ -1,0 +1,57 @@
+"""The engine runs with the role's daemon.json, loads images from archives, and applies
+configuration changes by reload or, where needed, by a restart that containers survive."""
+
+import json
+
+from ideation_testinfra import assert_running
+
+
+def docker_info(host) -> dict:
+    return json.loads(host.check_output("docker info --format '{{json .}}'"))
+
+
+def pids(host, name: str) -> tuple[str, str]:
+    dockerd, probe = host.file(f"/root/pids-{name}").content_string.split()
+    return dockerd, probe
+
+
+def test_dockerd_runs_with_live_restore_and_rotated_json_logs(host):
+    assert_running(host, "docker")
+    info = docker_info(host)
+    assert info["LiveRestoreEnabled"] is True
+    assert info["LoggingDriver"] == "json-file"
+    assert info["Driver"] == "overlay2"
+    config = json.loads(host.file("/etc/docker/daemon.json").content_string)
+    assert config["log-opts"] == {"max-size": "10m", "max-file": "4"}
+
+
+def test_the_image_loaded_from_the_archive_runs_a_container_with_rotated_logs(host):
+    probe = json.loads(host.check_output("docker inspect probe"))[0]
+    assert probe["State"]["Running"] is True
+    assert probe["Config"]["Image"] == "ideation/docker-role-probe:1"
+    assert probe["HostConfig"]["LogConfig"] == {
+        "Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}
+
+
+def test_the_copied_archive_is_gone_once_loaded(host):
+    assert host.run("ls -A /var/tmp/ideation-images").stdout.strip() == ""
+
+
+def test_a_docker_user_can_use_the_daemon(host):
+    assert "docker" in host.user("deploy").groups
+    result = host.run("sudo -u deploy docker ps --format '{{.Names}}'")
+    assert result.rc == 0, result.stderr
+    assert "probe" in result.stdout.split()
+
+
+def test_a_reloadable_option_is_applied_without_restarting_dockerd(host):
+    before, after = pids(host, "before"), pids(host, "after-reload")
+    assert after[0] == before[0], "dockerd was restarted for a change a reload applies"
+    assert docker_info(host)["Debug"] is True
+
+
+def test_a_log_option_change_restarts_dockerd_and_containers_survive_it(host):
+    before, after = pids(host, "after-reload"), pids(host, "after-restart")
+    assert after[0] != before[0], "dockerd was not restarted for a change that needs it"
+    assert after[1] == before[1], "the container did not survive the restart (live-restore)"
+    assert host.check_output("docker inspect -f '{{.State.Pid}}' probe") == after[1]
