@@ -1,4 +1,4 @@
-"""Run moto's server with three fidelity patches, so playbooks see what AWS would answer.
+"""Run moto's server with four fidelity patches, so playbooks see what AWS would answer.
 
 moto 5.2 differs from AWS in ways that break correct automation, not merely untested paths:
 
@@ -8,6 +8,8 @@ moto 5.2 differs from AWS in ways that break correct automation, not merely unte
   node; AWS creates the primary and NumCacheClusters - 1 replicas.
 * DeleteReplicationGroup leaves the group in status "deleting" for ever; AWS removes it, which
   the replication_group_deleted waiter waits for.
+* CreateDBInstance rejects a backup window that ends when the maintenance window starts (the
+  design's 03:00-04:00 and sun:04:00-sun:05:00) as overlapping; AWS accepts windows that touch.
 
 Each patch wraps one moto method and changes only the behaviour above. Run as a script (same
 arguments as moto_server) or import apply_fidelity_patches() before using moto in-process.
@@ -16,6 +18,7 @@ docs/provisioning.md lists these and the gaps that are not patched.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import sys
 from typing import Any
@@ -76,9 +79,40 @@ def _patch_replication_group_deletion() -> None:
     ElastiCacheBackend.delete_replication_group = delete_replication_group
 
 
+def _shrink(window: str) -> str:
+    """HH:MM-HH:MM one minute shorter at each end: windows that only touch no longer do."""
+    start, end = (datetime.datetime.strptime(t, "%H:%M") for t in window.split("-"))
+    start += datetime.timedelta(minutes=1)
+    end -= datetime.timedelta(minutes=1)
+    return f"{start:%H:%M}-{end:%H:%M}"
+
+
+def _patch_rds_touching_windows() -> None:
+    import moto.rds.models as rds_models
+
+    original = rds_models.valid_preferred_maintenance_window
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
+    def valid_preferred_maintenance_window(maintenance_window: Any, backup_window: Any) -> Any:
+        message = original(maintenance_window, backup_window)
+        if message and "must not overlap" in message:
+            try:
+                if original(maintenance_window, _shrink(backup_window)) is None:
+                    return None
+            except ValueError:
+                return message
+        return message
+
+    valid_preferred_maintenance_window._fidelity_patch = True  # type: ignore[attr-defined]
+    rds_models.valid_preferred_maintenance_window = valid_preferred_maintenance_window
+
+
 def apply_fidelity_patches() -> None:
     """Apply every patch; safe to call more than once."""
     _patch_rds_parameter_group_lookup()
+    _patch_rds_touching_windows()
     _patch_replication_group_node_count()
     _patch_replication_group_deletion()
 
