@@ -1,0 +1,134 @@
+"""The API container serves, swaps releases through the health gate without losing a request,
+and refuses a release that never gets ready while the old one keeps serving."""
+
+import json
+import time
+
+import pytest
+import testinfra
+from ideation_testinfra import default_ipv4, http
+
+testinfra_hosts = ["api-host"]
+
+DB_SECRET = "molecule-db-secret-4f1c"
+
+
+@pytest.fixture(scope="module")
+def base(host) -> str:
+    return f"http://{default_ipv4(host)}:8000"
+
+
+@pytest.fixture(scope="module")
+def backing(host):
+    return testinfra.get_host("api-backing", connection="ansible",
+                              ansible_inventory=host.backend.ansible_inventory)
+
+
+def api_containers(host) -> list[dict]:
+    names = host.check_output(
+        "docker ps -a --filter label=ideation-service --format '{{.Names}}'").split()
+    return [json.loads(host.check_output(f"docker inspect {name}"))[0] for name in sorted(names)]
+
+
+def load_report(host, name: str) -> dict:
+    return json.loads(host.file(f"/root/load-{name}.json").content_string)
+
+
+def test_ready_through_postgresql_and_redis(host, base):
+    response = http(host, f"{base}/ready")
+    assert response.status == 200, response.body
+    assert response.json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_an_idea_round_trips(host, base):
+    created = http(host, f"{base}/api/ideas", method="POST",
+                   data=json.dumps({"title": "Rooftop gardens", "description": "On every school"}))
+    assert created.status == 201, created.body
+    idea = created.json()
+    assert idea["status"] == "submitted"
+    fetched = http(host, f"{base}{created.headers['location']}")
+    assert fetched.status == 200
+    assert fetched.json()["title"] == "Rooftop gardens"
+    assert fetched.json()["id"] == idea["id"]
+
+
+def test_ideas_live_in_the_ideation_schema_created_by_the_migration(backing):
+    query = backing.run(
+        "sudo -u postgres psql -d ideation_db -Atc "
+        "\"SELECT (SELECT max(version) FROM ideation.schema_migrations), "
+        "(SELECT count(*) > 0 FROM ideation.ideas WHERE title = 'Rooftop gardens')\"")
+    assert query.rc == 0, query.stderr
+    assert query.stdout.strip() == "1|t"
+
+
+def test_metrics_count_requests_by_route(host, base):
+    http(host, f"{base}/api/ideas", method="POST", data=json.dumps({"title": "Metrics"}))
+    text = http(host, f"{base}/metrics").body
+    assert 'http_requests_total{method="POST",path="/api/ideas",status="201"}' in text
+    assert "http_request_duration_seconds_bucket{" in text
+
+
+def test_one_container_serves_1_0_1_with_limits_and_hardening(host, base):
+    containers = api_containers(host)
+    assert [c["Name"] for c in containers] == ["/ideation-api-green"]
+    (serving,) = containers
+    assert serving["Config"]["Labels"]["ideation-image"] == "ideation/app:1.0.1"
+    config = serving["HostConfig"]
+    assert config["NanoCpus"] == 1_000_000_000
+    assert config["Memory"] == 2 * 1024**3
+    assert config["RestartPolicy"]["Name"] == "unless-stopped"
+    assert config["NetworkMode"] == "host"
+    assert config["ReadonlyRootfs"] is True
+    assert config["CapDrop"] == ["ALL"]
+    assert serving["Config"]["User"] == "10001:10001"
+    assert serving["Config"]["Healthcheck"]["Test"][-1] == "http://127.0.0.1:8102/health"
+    assert http(host, f"{base}/health").json()["version"] == "1.0.1"
+
+
+def test_docker_reports_the_container_healthy(host):
+    status = ""
+    for _ in range(30):
+        status = host.check_output(
+            "docker inspect -f '{{.State.Health.Status}}' ideation-api-green")
+        if status == "healthy":
+            break
+        time.sleep(1)
+    assert status == "healthy"
+
+
+def test_the_api_listens_on_the_private_address_only(host):
+    address = default_ipv4(host)
+    listening = {s for s in host.socket.get_listening_sockets() if s.endswith(":8000")}
+    assert listening == {f"tcp://{address}:8000"}
+    assert host.run("curl -s --max-time 3 http://127.0.0.1:8000/health").rc != 0
+
+
+def test_secrets_stay_in_a_root_only_file(host):
+    env_file = host.file("/etc/ideation/api.env")
+    assert (env_file.user, env_file.group, env_file.mode) == ("root", "root", 0o600)
+    assert env_file.contains(f"^DATABASE_PASSWORD={DB_SECRET}$")
+    labels = host.check_output("docker inspect -f '{{json .Config.Labels}}' ideation-api-green")
+    assert DB_SECRET not in labels
+
+
+def test_the_swap_to_1_0_1_lost_no_request(host):
+    report = load_report(host, "swap")
+    assert report["failures"] == [], report["failures"][:5]
+    assert report["requests"] > 50
+    assert set(report["versions"]) == {"1.0.0", "1.0.1"}, "the load did not span the swap"
+
+
+def test_the_broken_release_failed_the_play_clearly(host):
+    message = host.file("/root/broken-deploy.txt").content_string
+    assert "did not become ready" in message, message
+    assert "deliberately broken" in message, message
+    assert "keeps serving" in message, message
+    assert "ideation/app:broken" in message, message
+
+
+def test_the_broken_release_left_the_old_container_serving_without_a_lost_request(host, base):
+    report = load_report(host, "broken")
+    assert report["failures"] == [], report["failures"][:5]
+    assert set(report["versions"]) == {"1.0.1"}
+    assert [c["Name"] for c in api_containers(host)] == ["/ideation-api-green"]
+    assert http(host, f"{base}/ready").status == 200
