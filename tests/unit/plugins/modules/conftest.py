@@ -1,19 +1,15 @@
-"""Run this collection's modules in-process against moto's mock_aws.
-
-`run_module(module, args)` calls the module's main() with the given arguments (check and diff
-mode through `_ansible_check_mode` / `_ansible_diff`) and returns its JSON result, whether it
-exited or failed. moto gets the fidelity patches from tests/integration/moto_server.py.
+"""Fixtures for the module tests: moto's mock_aws with the fidelity patches of
+tests/integration/moto_server.py, and the collection on the import path.
+module_runner.py runs a module in-process.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pytest
 
@@ -47,31 +43,3 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():
         yield
-
-
-def run_module(
-    module: ModuleType,
-    args: dict[str, Any],
-    capsys: pytest.CaptureFixture[str],
-    check_mode: bool = False,
-    diff: bool = False,
-) -> dict[str, Any]:
-    """Run module.main() with args and return the parsed result (failed results included)."""
-    from ansible.module_utils.testing import patch_module_args
-
-    full = {"region": "us-east-1", **args, "_ansible_check_mode": check_mode, "_ansible_diff": diff}
-    capsys.readouterr()
-    with patch_module_args(full), pytest.raises(SystemExit):
-        module.main()
-    out = capsys.readouterr().out
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def warnings_of(result: dict[str, Any]) -> list[str]:
-    """The warning texts of a result (ansible-core 2.19 wraps each in a summary dict)."""
-    texts = []
-    for warning in result.get("warnings", []):
-        if isinstance(warning, dict):
-            warning = warning.get("event", {}).get("msg", "")
-        texts.append(str(warning))
-    return texts

@@ -7,7 +7,7 @@ from typing import Any
 import boto3
 import pytest
 from ansible_collections.ideation.platform.plugins.modules import acm_certificate_request as module
-from conftest import run_module
+from module_runner import run_module
 
 DOMAIN = "ideation.example.com"
 

@@ -10,7 +10,7 @@ import pytest
 from ansible_collections.ideation.platform.plugins.modules import (
     elasticache_replication_group as module,
 )
-from conftest import run_module, warnings_of
+from module_runner import run_module, warnings_of
 
 GROUP = "ideation-test-redis"
 
