@@ -1,0 +1,393 @@
+"""The load balancer works: TLS, redirects, proxying, rate limits, static files, logs, validators.
+
+side_effect.yml ran before these tests: it fed the role an invalid directive (in check mode and
+for real) and drained nginx-api2 with --tags nginx_upstream, recording what it saw in
+/var/tmp/ideation-molecule. The tests of those side effects read that record.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from ideation_testinfra import assert_running, default_ipv4, http
+
+testinfra_hosts = ["nginx-lb"]
+
+SITE = "ideation.example.com"
+API = "api.ideation.example.com"
+CA = "/etc/nginx/tls/dev-ca.crt"
+RECORD = "/var/tmp/ideation-molecule"
+# The scenario's strict limit (vars/nginx.yml): 6r/m with a burst of 3, so 4 writes pass at once.
+STRICT_BURST = 3
+
+
+def https(host, name: str, path: str, *curl_args: str, address: str = "127.0.0.1", **kwargs):
+    """An HTTPS request to one of the served names, verified against the development CA."""
+    return http(
+        host,
+        f"https://{name}{path}",
+        "--resolve",
+        f"{name}:443:{address}",
+        "--cacert",
+        CA,
+        *curl_args,
+        **kwargs,
+    )
+
+
+def statuses(
+    host,
+    count: int,
+    url_name: str,
+    path: str,
+    *curl_args: str,
+    address: str = "127.0.0.1",
+    method: str = "POST",
+) -> list[int]:
+    """Status codes of `count` requests sent back to back from inside the host."""
+    curl = shlex.join(
+        [
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}\\n",
+            "-X",
+            method,
+            "--resolve",
+            f"{url_name}:443:{address}",
+            "--cacert",
+            CA,
+            *curl_args,
+            f"https://{url_name}{path}",
+        ]
+    )
+    result = host.run(f"for i in $(seq {count}); do {curl}; done")
+    assert result.rc == 0, result.stderr
+    return [int(code) for code in result.stdout.split()]
+
+
+def record(host, name: str) -> str:
+    return host.file(f"{RECORD}/{name}").content_string
+
+
+def test_nginx_and_the_exporter_run(host):
+    assert_running(host, "nginx")
+    assert_running(host, "prometheus-nginx-exporter")
+
+
+def test_exporter_serves_nginx_metrics_on_the_private_address_only(host):
+    address = default_ipv4(host)
+    metrics = http(host, f"http://{address}:9113/metrics")
+    assert metrics.status == 200
+    assert re.search(r"^nginx_up 1$", metrics.body, re.M), metrics.body[:500]
+    assert re.search(r"^nginx_connections_accepted \d+", metrics.body, re.M)
+    listening = [s for s in host.socket.get_listening_sockets() if s.endswith(":9113")]
+    assert listening == [f"tcp://{address}:9113"]
+
+
+def test_stub_status_answers_on_loopback_only(host):
+    status = http(host, "http://127.0.0.1:8080/stub_status")
+    assert status.status == 200
+    assert status.body.startswith("Active connections:")
+    listening = [s for s in host.socket.get_listening_sockets() if s.endswith(":8080")]
+    assert listening == ["tcp://127.0.0.1:8080"]
+
+
+@pytest.mark.parametrize("name", [SITE, API])
+def test_http_redirects_to_https_with_301(host, name):
+    response = http(host, f"http://{name}/some/path?x=1", "--resolve", f"{name}:80:127.0.0.1")
+    assert response.status == 301
+    assert response.headers["location"] == f"https://{name}/some/path?x=1"
+
+
+def test_acme_challenges_are_answered_over_http_from_the_webroot(host):
+    token = uuid.uuid4().hex
+    challenge = f"/var/www/acme/.well-known/acme-challenge/{token}"
+    host.run(f"mkdir -p /var/www/acme/.well-known/acme-challenge && echo {token}.key > {challenge}")
+    try:
+        response = http(
+            host,
+            f"http://{SITE}/.well-known/acme-challenge/{token}",
+            "--resolve",
+            f"{SITE}:80:127.0.0.1",
+        )
+        assert response.status == 200
+        assert response.body.strip() == f"{token}.key"
+    finally:
+        host.run(f"rm -f {challenge}")
+
+
+def test_unknown_names_are_refused(host):
+    plain = host.run("curl -sS --max-time 5 -H 'Host: unknown.example.org' http://127.0.0.1/")
+    assert plain.rc == 52, plain.stderr  # empty reply: nginx closed the connection (444)
+    tls = host.run(
+        "openssl s_client -connect 127.0.0.1:443 -servername unknown.example.org </dev/null 2>&1"
+    )
+    assert tls.rc != 0
+    assert "unrecognized name" in tls.stdout, tls.stdout  # ssl_reject_handshake's alert
+
+
+@pytest.mark.parametrize(("flag", "protocol"), [("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")])
+def test_tls_1_2_and_1_3_work_and_verify(host, flag, protocol):
+    result = host.run(
+        f"openssl s_client -connect 127.0.0.1:443 -servername {SITE} {flag} "
+        f"-CAfile {CA} -verify_hostname {SITE} -verify_return_error </dev/null 2>&1"
+    )
+    assert result.rc == 0, result.stdout
+    assert re.search(rf"Protocol\s*:\s*{re.escape(protocol)}$", result.stdout, re.M), result.stdout
+    assert "Verify return code: 0 (ok)" in result.stdout
+
+
+LEGACY = "-cipher 'DEFAULT:@SECLEVEL=0'"
+
+
+@pytest.mark.parametrize("flag", ["-tls1", "-tls1_1"])
+def test_tls_1_0_and_1_1_are_refused(host, flag):
+    # Control: the same client does complete a handshake with a server that allows the protocol,
+    # so a refusal below is nginx's doing, not the client's.
+    control = host.run(
+        f"(sleep 3 | timeout 5 openssl s_server -accept 127.0.0.1:4433 -quiet -naccept 1 "
+        f"-cert /etc/nginx/tls/ideation.crt -key /etc/nginx/tls/ideation.key {flag} {LEGACY} "
+        f">/dev/null 2>&1 &) ; sleep 0.5; "
+        f"openssl s_client -connect 127.0.0.1:4433 {flag} {LEGACY} </dev/null 2>&1"
+    )
+    assert control.rc == 0, (
+        f"control handshake failed, the test would prove nothing:\n{control.stdout}"
+    )
+    refused = host.run(
+        f"openssl s_client -connect 127.0.0.1:443 -servername {SITE} {flag} {LEGACY} "
+        "</dev/null 2>&1"
+    )
+    assert refused.rc != 0, refused.stdout
+    assert "alert protocol version" in refused.stdout, refused.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "path"), [(SITE, "/"), (SITE, "/static/app.3f2a1b.js"), (API, "/api/ping")]
+)
+def test_hsts_for_two_years_on_every_https_response(host, name, path):
+    response = https(host, name, path)
+    assert response.status == 200
+    assert response.headers["strict-transport-security"] == "max-age=63072000"
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_requests_reach_the_api_with_forwarding_headers(host):
+    response = https(host, API, "/api/ideas?page=2")
+    assert response.status == 200
+    seen = response.json()
+    assert seen["path"] == "/api/ideas?page=2"
+    headers = seen["headers"]
+    assert headers["host"] == API
+    assert headers["x-forwarded-for"] == "127.0.0.1"
+    assert headers["x-real-ip"] == "127.0.0.1"
+    assert headers["x-forwarded-proto"] == "https"
+    assert re.fullmatch(r"[0-9a-f]{32}", headers["x-request-id"])
+    assert response.headers["x-request-id"] == headers["x-request-id"]
+
+
+def test_site_serves_the_api_under_api_and_the_health_check(host):
+    for path in ("/api/ping", "/health"):
+        response = https(host, SITE, path)
+        assert response.status == 200, path
+        assert response.json()["path"] == path
+
+
+def test_client_address_comes_from_the_trusted_proxy(host):
+    # Loopback is the scenario's trusted proxy (nginx_real_ip_from).
+    response = https(host, API, "/api/ping", "-H", "X-Forwarded-For: 203.0.113.50")
+    headers = response.json()["headers"]
+    assert headers["x-real-ip"] == "203.0.113.50"
+
+
+def test_submissions_beyond_the_burst_get_429(host):
+    # A client address no other test uses, through the trusted proxy: a fresh rate-limit bucket.
+    client = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
+    codes = statuses(
+        host,
+        STRICT_BURST + 5,
+        API,
+        "/api/ideas",
+        "-H",
+        f"X-Forwarded-For: {client}",
+        "--data",
+        "{}",
+    )
+    assert codes[: STRICT_BURST + 1] == [200] * (STRICT_BURST + 1), codes
+    assert codes[STRICT_BURST + 1 :] == [429] * 4, codes
+
+
+def test_sign_in_is_limited_on_the_site_name_too(host):
+    client = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
+    codes = statuses(
+        host,
+        STRICT_BURST + 3,
+        SITE,
+        "/api/auth/login",
+        "-H",
+        f"X-Forwarded-For: {client}",
+        "--data",
+        "{}",
+    )
+    assert 429 in codes and codes[0] == 200, codes
+
+
+def test_reads_are_not_held_to_the_strict_limit(host):
+    client = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
+    codes = statuses(
+        host, STRICT_BURST + 5, API, "/api/ideas", "-H", f"X-Forwarded-For: {client}", method="GET"
+    )
+    assert codes == [200] * (STRICT_BURST + 5), codes
+
+
+def test_a_direct_client_is_limited(host):
+    # From the host's own network address: neither allowlisted nor a trusted proxy.
+    address = default_ipv4(host)
+    codes = statuses(host, STRICT_BURST + 5, API, "/api/ideas", "--data", "{}", address=address)
+    assert 429 in codes, codes
+    assert set(codes) <= {200, 429}, codes
+
+
+def test_allowlisted_clients_are_never_limited(host):
+    codes = statuses(host, STRICT_BURST + 12, API, "/api/ideas", "--data", "{}")
+    assert codes == [200] * (STRICT_BURST + 12), codes
+
+
+def test_static_assets_are_cached_for_a_year_and_the_index_is_revalidated(host):
+    asset = https(host, SITE, "/static/app.3f2a1b.js")
+    assert asset.status == 200
+    assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+    index = https(host, SITE, "/some/client/route")
+    assert index.status == 200
+    assert "<title>ideation</title>" in index.body
+    assert index.headers["cache-control"] == "no-cache"
+    assert https(host, SITE, "/static/missing.js").status == 404
+
+
+def test_document_uploads_up_to_the_limit_are_accepted(host):
+    under = host.run(
+        f"head -c 20000000 /dev/zero | curl -s -o /dev/null -w '%{{http_code}}' "
+        f"--resolve {API}:443:127.0.0.1 --cacert {CA} --data-binary @- "
+        f"https://{API}/api/documents"
+    )
+    assert under.stdout == "200", under.stderr
+    over = host.run(
+        f"head -c 27000000 /dev/zero | curl -s -o /dev/null -w '%{{http_code}}' "
+        f"--resolve {API}:443:127.0.0.1 --cacert {CA} --data-binary @- "
+        f"https://{API}/api/documents"
+    )
+    assert over.stdout == "413", over.stderr
+
+
+def test_access_log_is_one_json_object_per_request(host):
+    marker = uuid.uuid4().hex
+    response = https(host, API, f"/api/ping?marker={marker}")
+    line = host.check_output(f"grep -F {marker} /var/log/nginx/access.log | tail -n 1")
+    entry = json.loads(line)
+    assert entry["request_id"] == response.headers["x-request-id"]
+    assert entry["status"] == 200
+    assert entry["host"] == API
+    assert entry["uri"] == f"/api/ping?marker={marker}"
+    assert entry["upstream_status"] == "200"
+    assert entry["ssl_protocol"] in ("TLSv1.2", "TLSv1.3")
+
+
+def test_gixy_finds_nothing_in_the_rendered_configuration(host, tmp_path):
+    files = host.check_output(
+        "cd /etc/nginx && find nginx.conf mime.types ideation modules-enabled -type f"
+    ).split()
+    assert "ideation/servers.conf" in files
+    for name in files:
+        target = tmp_path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        content = host.file(f"/etc/nginx/{name}").content_string
+        # Absolute includes of package files point into the copy, not at this machine's /etc/nginx.
+        target.write_text(content.replace("/etc/nginx/", f"{tmp_path}/"))
+    gixy = Path(sys.executable).with_name("gixy")
+    result = subprocess.run(
+        [str(gixy), "-f", "json", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.stdout.strip(), f"gixy printed nothing: {result.stderr}"
+    issues = json.loads(result.stdout)
+    assert issues == [], json.dumps(issues, indent=2)
+
+
+def test_sslyze_finds_the_tls_setup_compliant_with_mozilla_intermediate(host, tmp_path):
+    ca = tmp_path / "dev-ca.crt"
+    ca.write_text(host.file(CA).content_string)
+    address = default_ipv4(host)  # this project's own container, on the scenario network
+    sslyze = Path(sys.executable).with_name("sslyze")
+    result = subprocess.run(
+        [
+            str(sslyze),
+            "--mozilla_config=intermediate",
+            f"--certinfo_ca_file={ca}",
+            "--sni",
+            SITE,
+            f"{address}:443",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    # sslyze exits 0 when it cannot connect at all: require the compliance verdict itself.
+    assert result.returncode == 0 and f"{address}:443: OK - Compliant." in result.stdout, (
+        result.stdout
+    )
+
+
+# --- side effects (side_effect.yml) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("run", ["check-mode-failure.txt", "failure.txt"])
+def test_an_invalid_directive_fails_with_nginx_s_message(host, run):
+    message = record(host, run)
+    assert 'unknown directive "ideation_no_such_directive"' in message, message
+    assert "/etc/nginx is unchanged and nginx keeps serving the previous configuration" in message
+
+
+def test_nginx_kept_serving_the_previous_configuration_after_the_failure(host):
+    assert record(host, "config-after-failure") == record(host, "config-before")
+    assert record(host, "https-after-failure") == "200"
+    assert record(host, "staging-kept").strip() == "1"  # the rejected tree was left to look at
+    assert (
+        "ideation_no_such_directive"
+        not in host.file("/etc/nginx/ideation/http.conf").content_string
+    )
+
+
+def test_config_changes_reload_nginx_without_restarting_it(host):
+    pid = host.check_output("systemctl show --property MainPID --value nginx")
+    assert pid == record(host, "pid-before").strip()
+
+
+def test_staging_directory_is_removed_after_a_successful_run(host):
+    assert not host.file("/etc/nginx/.staging").exists
+
+
+def test_a_drained_host_gets_no_requests(host):
+    before = {
+        json.loads(line)["backend"]
+        for line in record(host, "before-drain.jsonl").splitlines()
+        if line
+    }
+    assert before == {"nginx-api1", "nginx-api2"}
+    upstream = host.file("/etc/nginx/ideation/upstream.conf").content_string
+    assert re.search(r"^\s*server \S+:8000 .* down; # nginx-api2 \(drained\)$", upstream, re.M), (
+        upstream
+    )
+    after = {https(host, API, "/api/ping").json()["backend"] for _ in range(12)}
+    assert after == {"nginx-api1"}
