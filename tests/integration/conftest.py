@@ -118,6 +118,11 @@ class MotoServer:
         text = self.recording.read_text() if self.recording.exists() else ""
         return [request_action(json.loads(line)) for line in text.splitlines() if line.strip()]
 
+    @staticmethod
+    def writes(actions: list[str]) -> list[str]:
+        """The actions among these that may change state."""
+        return [action for action in actions if not is_read_only(action)]
+
 
 def request_action(entry: dict[str, Any]) -> str:
     """Name the AWS action of a recorded request: Query Action, JSON target, or REST verb."""

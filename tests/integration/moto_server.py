@@ -1,4 +1,4 @@
-"""Run moto's server with four fidelity patches, so playbooks see what AWS would answer.
+"""Run moto's server with fidelity patches, so playbooks see what AWS would answer.
 
 moto 5.2 differs from AWS in ways that break correct automation, not merely untested paths:
 
@@ -10,6 +10,10 @@ moto 5.2 differs from AWS in ways that break correct automation, not merely unte
   the replication_group_deleted waiter waits for.
 * CreateDBInstance rejects a backup window that ends when the maintenance window starts (the
   design's 03:00-04:00 and sun:04:00-sun:05:00) as overlapping; AWS accepts windows that touch.
+
+and one API moto lacks, which teardown.yml calls:
+
+* DeleteCacheSubnetGroup (moto answers 500 "not implemented"): added, deleting the group.
 
 Each patch wraps one moto method and changes only the behaviour above. Run as a script (same
 arguments as moto_server) or import apply_fidelity_patches() before using moto in-process.
@@ -109,12 +113,32 @@ def _patch_rds_touching_windows() -> None:
     rds_models.valid_preferred_maintenance_window = valid_preferred_maintenance_window
 
 
+def _add_delete_cache_subnet_group() -> None:
+    from moto.core.responses import EmptyResult
+    from moto.elasticache.exceptions import CacheSubnetGroupNotFound
+    from moto.elasticache.responses import ElastiCacheResponse
+
+    if hasattr(ElastiCacheResponse, "delete_cache_subnet_group"):
+        return
+
+    def delete_cache_subnet_group(self: Any) -> Any:
+        name = self._get_param("CacheSubnetGroupName")
+        groups = self.elasticache_backend.cache_subnet_groups
+        if name not in groups:
+            raise CacheSubnetGroupNotFound(name)
+        del groups[name]
+        return EmptyResult()
+
+    ElastiCacheResponse.delete_cache_subnet_group = delete_cache_subnet_group
+
+
 def apply_fidelity_patches() -> None:
     """Apply every patch; safe to call more than once."""
     _patch_rds_parameter_group_lookup()
     _patch_rds_touching_windows()
     _patch_replication_group_node_count()
     _patch_replication_group_deletion()
+    _add_delete_cache_subnet_group()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,581 @@
+"""provision.yml builds production as the design states it, converges, feeds the inventory,
+and teardown.yml removes it again; all against one moto server.
+
+The tests of this module share one provisioning run (the `provisioned` fixture) and run in file
+order: second run, inventory, then teardown last.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+PREFIX = "ideation-prod"
+DOMAIN = "ideation.example.com"
+ROLES = ("nginx", "api", "celery", "monitoring", "bastion")
+SIZES = {
+    "nginx": (2, 5),
+    "api": (2, 10),
+    "celery": (2, 10),
+    "monitoring": (2, 2),
+    "bastion": (1, 1),
+}
+SECRETS = (
+    "ideation/db/password",
+    "ideation/jwt/secret",
+    "ideation/api/key",
+    "ideation/aws/access_key",
+    "ideation/aws/secret_key",
+)
+# Design section 3, subnet by subnet.
+SUBNETS = {
+    "10.0.1.0/24": ("public", "us-east-1a"),
+    "10.0.2.0/24": ("public", "us-east-1b"),
+    "10.0.10.0/24": ("private", "us-east-1a"),
+    "10.0.11.0/24": ("private", "us-east-1b"),
+    "10.0.20.0/24": ("database", "us-east-1a"),
+    "10.0.21.0/24": ("database", "us-east-1b"),
+}
+
+
+@pytest.fixture(scope="module")
+def provisioned(ansible: Any) -> Any:
+    run = ansible.playbook("provision.yml", "prod")
+    assert run.returncode == 0, run.tail(150)
+    return run
+
+
+@pytest.fixture(scope="module")
+def outputs(provisioned: Any, ansible: Any) -> dict[str, Any]:
+    return json.loads((ansible.outputs / "prod.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def vpc_id(provisioned: Any, moto_server: Any) -> str:
+    vpcs = moto_server.client("ec2").describe_vpcs(
+        Filters=[{"Name": "tag:Name", "Values": [f"{PREFIX}-vpc"]}]
+    )["Vpcs"]
+    assert len(vpcs) == 1
+    return vpcs[0]["VpcId"]
+
+
+def tags(resource: dict[str, Any], key: str = "Tags") -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in resource.get(key, [])}
+
+
+def sg_ids(moto: Any, vpc_id: str) -> dict[str, str]:
+    groups = moto.client("ec2").describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
+    )["SecurityGroups"]
+    return {g["GroupName"].removeprefix(f"{PREFIX}-"): g["GroupId"] for g in groups}
+
+
+# -- network ---------------------------------------------------------------------------------
+
+
+def test_first_run_creates(provisioned):
+    assert provisioned.changed > 50
+
+
+def test_vpc_and_subnets_follow_the_plan(moto_server, vpc_id):
+    ec2 = moto_server.client("ec2")
+    vpc = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
+    assert vpc["CidrBlock"] == "10.0.0.0/16"
+    attribute = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsHostnames")
+    assert attribute["EnableDnsHostnames"]["Value"] is True
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+    found = {s["CidrBlock"]: (tags(s)["Tier"], s["AvailabilityZone"]) for s in subnets}
+    assert found == SUBNETS
+    public = {s["CidrBlock"]: s["MapPublicIpOnLaunch"] for s in subnets}
+    assert {c for c, on in public.items() if on} == {"10.0.1.0/24", "10.0.2.0/24"}
+
+
+def test_routes_per_tier_with_a_nat_gateway_per_zone(moto_server, vpc_id):
+    ec2 = moto_server.client("ec2")
+    by_filter = [{"Name": "vpc-id", "Values": [vpc_id]}]
+    subnets = {s["SubnetId"]: s for s in ec2.describe_subnets(Filters=by_filter)["Subnets"]}
+    igw = ec2.describe_internet_gateways(
+        Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}]
+    )["InternetGateways"]
+    assert len(igw) == 1
+    nats = ec2.describe_nat_gateways(
+        Filters=[*by_filter, {"Name": "state", "Values": ["available"]}]
+    )["NatGateways"]
+    nat_zone = {n["NatGatewayId"]: subnets[n["SubnetId"]]["AvailabilityZone"] for n in nats}
+    assert sorted(nat_zone.values()) == ["us-east-1a", "us-east-1b"]
+    assert all(tags(subnets[n["SubnetId"]])["Tier"] == "public" for n in nats)
+    assert all(tags(n)["Environment"] == "prod" for n in nats)
+    for table in ec2.describe_route_tables(Filters=by_filter)["RouteTables"]:
+        members = [subnets[a["SubnetId"]] for a in table["Associations"] if a.get("SubnetId")]
+        default = [r for r in table["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
+        for subnet in members:
+            tier = tags(subnet)["Tier"]
+            if tier == "public":
+                assert default[0]["GatewayId"] == igw[0]["InternetGatewayId"]
+            elif tier == "private":
+                assert nat_zone[default[0]["NatGatewayId"]] == subnet["AvailabilityZone"]
+            else:
+                assert default == [], "the database subnets have no route out of the VPC"
+
+
+def test_security_groups_follow_the_matrix(moto_server, vpc_id):
+    ids = sg_ids(moto_server, vpc_id)
+    assert {"nginx", "api", "celery", "database", "redis", "bastion", "monitoring"} <= set(ids)
+    groups = {
+        g["GroupName"].removeprefix(f"{PREFIX}-"): g
+        for g in moto_server.client("ec2").describe_security_groups(GroupIds=list(ids.values()))[
+            "SecurityGroups"
+        ]
+    }
+
+    def opens(group: str, port: int, direction: str = "IpPermissions") -> set[str]:
+        peers = set()
+        for perm in groups[group][direction]:
+            if perm.get("FromPort") is not None and not perm["FromPort"] <= port <= perm["ToPort"]:
+                continue
+            peers |= {r["CidrIp"] for r in perm.get("IpRanges", [])}
+            peers |= {p["GroupId"] for p in perm.get("UserIdGroupPairs", [])}
+        return peers
+
+    assert "0.0.0.0/0" in opens("nginx", 443) and "0.0.0.0/0" in opens("nginx", 80)
+    assert opens("api", 8000) >= {ids["nginx"]}
+    assert ids["bastion"] in opens("api", 22)
+    assert opens("database", 5432) >= {ids["api"]}
+    assert "0.0.0.0/0" not in opens("database", 5432)
+    assert opens("redis", 6379) >= {ids["api"]}
+    assert "203.0.113.10/32" in opens("bastion", 22)
+    assert groups["database"]["IpPermissionsEgress"] == []
+    assert groups["redis"]["IpPermissionsEgress"] == []
+
+
+# -- storage, encryption, identity, secrets ----------------------------------------------------
+
+
+def test_kms_key_rotates(moto_server):
+    kms = moto_server.client("kms")
+    alias = [a for a in kms.list_aliases()["Aliases"] if a["AliasName"] == f"alias/{PREFIX}"]
+    assert len(alias) == 1
+    assert kms.get_key_rotation_status(KeyId=alias[0]["TargetKeyId"])["KeyRotationEnabled"]
+
+
+def test_document_bucket_as_section_7_says(moto_server):
+    s3 = moto_server.client("s3")
+    bucket = "ideation-documents-prod"
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    lifecycle = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
+    assert lifecycle["expire-noncurrent-versions"]["NoncurrentVersionExpiration"] == {
+        "NoncurrentDays": 30
+    }
+    archive = lifecycle["archive-then-delete"]
+    assert archive["Transitions"] == [{"Days": 90, "StorageClass": "GLACIER"}]
+    assert archive["Expiration"] == {"Days": 365}
+    assert all(r["Status"] == "Enabled" for r in lifecycle.values())
+    cors = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
+    assert [r["AllowedOrigins"] for r in cors] == [[f"https://{DOMAIN}"]]
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    deny = policy["Statement"][0]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_instance_role_carries_the_design_policy(moto_server):
+    iam = moto_server.client("iam")
+    role = iam.get_role(RoleName=f"{PREFIX}-instance")["Role"]
+    trust = role["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+    document = iam.get_role_policy(RoleName=f"{PREFIX}-instance", PolicyName="ideation-app")[
+        "PolicyDocument"
+    ]
+    statements = {s["Sid"]: s for s in document["Statement"]}
+    assert sorted(statements["Documents"]["Action"]) == [
+        "s3:DeleteObject",
+        "s3:GetObject",
+        "s3:PutObject",
+    ]
+    assert statements["Documents"]["Resource"] == "arn:aws:s3:::ideation-documents-prod/*"
+    assert statements["Secrets"]["Action"] == ["secretsmanager:GetSecretValue"]
+    assert statements["Secrets"]["Resource"] == "arn:aws:secretsmanager:*:*:secret:ideation/*"
+    assert statements["Decrypt"]["Action"] == ["kms:Decrypt"]
+    assert statements["Decrypt"]["Resource"].startswith("arn:aws:kms:us-east-1:")
+    profile = iam.get_instance_profile(InstanceProfileName=f"{PREFIX}-instance")["InstanceProfile"]
+    assert [r["RoleName"] for r in profile["Roles"]] == [f"{PREFIX}-instance"]
+
+
+def test_secrets_exist_with_generated_values_never_printed(
+    moto_server, provisioned, outputs, ansible
+):
+    sm = moto_server.client("secretsmanager")
+    values = {}
+    for name in SECRETS:
+        secret = sm.describe_secret(SecretId=name)
+        assert secret["KmsKeyId"] == outputs["kms_key_arn"]
+        values[name] = sm.get_secret_value(SecretId=name)["SecretString"]
+    assert all(len(v) >= 20 for v in values.values())
+    assert len(set(values.values())) == len(values)
+    keys = moto_server.client("iam").list_access_keys(UserName=f"{PREFIX}-presign")
+    assert [k["AccessKeyId"] for k in keys["AccessKeyMetadata"]] == [
+        values["ideation/aws/access_key"]
+    ]
+    assert outputs["secrets"]["db_password"] == "ideation/db/password"
+    leaked = [n for n, v in values.items() if v in provisioned.stdout + provisioned.stderr]
+    assert leaked == []
+
+
+# -- data stores -----------------------------------------------------------------------------
+
+
+def test_database_as_section_5_says(moto_server, vpc_id, outputs):
+    rds = moto_server.client("rds")
+    db = rds.describe_db_instances(DBInstanceIdentifier=f"{PREFIX}-db")["DBInstances"][0]
+    assert db["Engine"] == "postgres"
+    assert int(db["EngineVersion"].split(".")[0]) >= 12
+    assert db["DBInstanceClass"] == "db.r5.xlarge"
+    assert db["AllocatedStorage"] == 500
+    assert db["StorageType"] == "gp3"
+    assert db["MultiAZ"] is True
+    assert db["BackupRetentionPeriod"] == 30
+    assert db["PreferredBackupWindow"] == "03:00-04:00"
+    assert db["PreferredMaintenanceWindow"] == "sun:04:00-sun:05:00"
+    assert db["StorageEncrypted"] is True
+    assert db["KmsKeyId"] == outputs["kms_key_arn"]
+    assert db["PubliclyAccessible"] is False
+    assert db["DBName"] == "ideation_db"
+    assert db["MasterUsername"] == "ideation_user"
+    assert [g["VpcSecurityGroupId"] for g in db["VpcSecurityGroups"]] == [
+        sg_ids(moto_server, vpc_id)["database"]
+    ]
+    subnet_group = db["DBSubnetGroup"]
+    assert {s["SubnetIdentifier"] for s in subnet_group["Subnets"]} == {
+        outputs["subnets"]["database-us-east-1a"],
+        outputs["subnets"]["database-us-east-1b"],
+    }
+    params = rds.describe_db_parameters(
+        DBParameterGroupName=db["DBParameterGroups"][0]["DBParameterGroupName"]
+    )["Parameters"]
+    values = {p["ParameterName"]: p.get("ParameterValue") for p in params}
+    assert values["log_min_duration_statement"] == "1000"
+    assert values["rds.force_ssl"] == "1"
+    assert outputs["database"]["address"] == db["Endpoint"]["Address"]
+
+
+def test_redis_as_section_6_says(moto_server, vpc_id, outputs):
+    ec = moto_server.client("elasticache")
+    group = ec.describe_replication_groups(ReplicationGroupId=f"{PREFIX}-redis")[
+        "ReplicationGroups"
+    ][0]
+    members = group["NodeGroups"][0]["NodeGroupMembers"]
+    assert sorted(m["CurrentRole"] for m in members) == ["primary", "replica", "replica"]
+    assert {m["PreferredAvailabilityZone"] for m in members} == {"us-east-1a", "us-east-1b"}
+    assert group["AutomaticFailover"] == "enabled"
+    assert group["MultiAZ"] == "enabled"
+    assert group["TransitEncryptionEnabled"] is True
+    assert group["AtRestEncryptionEnabled"] is True
+    assert group["KmsKeyId"] == outputs["kms_key_arn"]
+    assert group["SnapshotRetentionLimit"] == 5
+    assert group["SnapshotWindow"] == "03:00-04:00"
+    assert group["CacheNodeType"] == "cache.r6g.xlarge"
+    assert group["ClusterEnabled"] is False
+    assert (
+        outputs["redis"]["primary_address"] == group["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
+    )
+    subnet_group = ec.describe_cache_subnet_groups(CacheSubnetGroupName=f"{PREFIX}-redis")[
+        "CacheSubnetGroups"
+    ][0]
+    assert {s["SubnetIdentifier"] for s in subnet_group["Subnets"]} == {
+        outputs["subnets"]["private-us-east-1a"],
+        outputs["subnets"]["private-us-east-1b"],
+    }
+
+
+# -- compute, scaling, addresses --------------------------------------------------------------
+
+
+def test_auto_scaling_groups_and_launch_templates(moto_server, outputs):
+    asg = moto_server.client("autoscaling")
+    ec2 = moto_server.client("ec2")
+    groups = {
+        g["AutoScalingGroupName"]: g
+        for g in asg.describe_auto_scaling_groups()["AutoScalingGroups"]
+    }
+    assert set(groups) == {f"{PREFIX}-{r}" for r in ROLES}
+    for role, (low, high) in SIZES.items():
+        group = groups[f"{PREFIX}-{role}"]
+        assert (group["MinSize"], group["MaxSize"]) == (low, high), role
+        assert len(group["Instances"]) == low, role
+        group_tags = {t["Key"]: t for t in group["Tags"]}
+        assert group_tags["Role"]["Value"] == role
+        assert group_tags["Environment"]["Value"] == "prod"
+        assert group_tags["Role"]["PropagateAtLaunch"] is True
+        template = ec2.describe_launch_template_versions(
+            LaunchTemplateName=f"{PREFIX}-{role}", Versions=["$Latest"]
+        )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+        assert template["MetadataOptions"]["HttpTokens"] == "required"
+        assert template["IamInstanceProfile"]["Name"] == f"{PREFIX}-instance"
+        assert template["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
+        assert template["BlockDeviceMappings"][0]["Ebs"]["VolumeType"] == "gp3"
+        assert template["SecurityGroupIds"] == [outputs["security_groups"][role]]
+    assert _template(ec2, "nginx")["InstanceType"] == "t3.medium"
+    assert _template(ec2, "api")["InstanceType"] == "t3.large"
+    assert _template(ec2, "api")["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"] == 30
+    assert _template(ec2, "nginx")["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"] == 20
+    instances = [
+        i
+        for r in ec2.describe_instances(Filters=[{"Name": "tag:Environment", "Values": ["prod"]}])[
+            "Reservations"
+        ]
+        for i in r["Instances"]
+    ]
+    assert sorted(tags(i)["Role"] for i in instances) == sorted(
+        role for role, (low, _) in SIZES.items() for _ in range(low)
+    )
+
+
+def _template(ec2: Any, role: str) -> dict[str, Any]:
+    return ec2.describe_launch_template_versions(
+        LaunchTemplateName=f"{PREFIX}-{role}", Versions=["$Latest"]
+    )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+
+
+def test_scaling_policies_and_alarms_of_section_14(moto_server):
+    cw = moto_server.client("cloudwatch")
+    asg = moto_server.client("autoscaling")
+    policies = {p["PolicyName"]: p for p in asg.describe_policies()["ScalingPolicies"]}
+    alarms = {a["AlarmName"]: a for a in cw.describe_alarms()["MetricAlarms"]}
+    for role in ("nginx", "api"):
+        out = alarms[f"{PREFIX}-{role}-cpu-out"]
+        assert (out["MetricName"], out["Threshold"], out["ComparisonOperator"]) == (
+            "CPUUtilization",
+            70.0,
+            "GreaterThanThreshold",
+        )
+        assert out["Period"] * out["EvaluationPeriods"] == 300
+        assert out["AlarmActions"] == [policies[f"{PREFIX}-{role}-scale-out"]["PolicyARN"]]
+        scale_in = alarms[f"{PREFIX}-{role}-cpu-in"]
+        assert (scale_in["Threshold"], scale_in["ComparisonOperator"]) == (
+            30.0,
+            "LessThanThreshold",
+        )
+        assert scale_in["Period"] * scale_in["EvaluationPeriods"] == 600
+        assert scale_in["AlarmActions"] == [policies[f"{PREFIX}-{role}-scale-in"]["PolicyARN"]]
+        assert policies[f"{PREFIX}-{role}-scale-out"]["ScalingAdjustment"] == 1
+        assert policies[f"{PREFIX}-{role}-scale-in"]["ScalingAdjustment"] == -1
+    queue_out = alarms[f"{PREFIX}-celery-queue-out"]
+    assert (queue_out["Threshold"], queue_out["ComparisonOperator"]) == (
+        100.0,
+        "GreaterThanThreshold",
+    )
+    assert queue_out["AlarmActions"] == [policies[f"{PREFIX}-celery-scale-out"]["PolicyARN"]]
+    queue_in = alarms[f"{PREFIX}-celery-queue-in"]
+    assert (queue_in["Threshold"], queue_in["ComparisonOperator"]) == (10.0, "LessThanThreshold")
+
+
+def test_elastic_ips_sit_on_nginx_and_the_bastion(moto_server, outputs):
+    ec2 = moto_server.client("ec2")
+    addresses = {a["PublicIp"]: a for a in ec2.describe_addresses()["Addresses"]}
+    roles = {}
+    for name, ip in outputs["elastic_ips"].items():
+        instance = ec2.describe_instances(InstanceIds=[addresses[ip]["InstanceId"]])
+        roles[name] = tags(instance["Reservations"][0]["Instances"][0])["Role"]
+    assert roles == {
+        f"{PREFIX}-nginx-1": "nginx",
+        f"{PREFIX}-nginx-2": "nginx",
+        f"{PREFIX}-bastion-1": "bastion",
+    }
+    nginx_hosts = {
+        addresses[outputs["elastic_ips"][f"{PREFIX}-nginx-{n}"]]["InstanceId"] for n in (1, 2)
+    }
+    assert len(nginx_hosts) == 2
+
+
+# -- monitoring, DNS, certificate ---------------------------------------------------------------
+
+
+def test_log_groups_and_alarms_of_section_9(moto_server, outputs):
+    logs = moto_server.client("logs")
+    groups = {
+        g["logGroupName"]: g
+        for g in logs.describe_log_groups(logGroupNamePrefix="/ideation/")["logGroups"]
+    }
+    assert set(groups) == {
+        "/ideation/nginx/access",
+        "/ideation/nginx/error",
+        "/ideation/api/application",
+        "/ideation/api/error",
+        "/ideation/celery/worker",
+        "/ideation/database/postgresql",
+        "/ideation/redis/operations",
+    }
+    assert {g["retentionInDays"] for g in groups.values()} == {90}
+    topic = outputs["alert_topic_arn"]
+    assert topic.endswith(f":{PREFIX}-alerts")
+    alarms = {
+        a["AlarmName"]: a
+        for a in moto_server.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    }
+    for role in ROLES:
+        memory = alarms[f"{PREFIX}-{role}-memory-high"]
+        assert (memory["MetricName"], memory["Threshold"]) == ("mem_used_percent", 80.0)
+        assert memory["Period"] * memory["EvaluationPeriods"] == 300
+        assert memory["AlarmActions"] == [topic]
+    errors = alarms[f"{PREFIX}-api-error-rate-high"]
+    assert (errors["Threshold"], errors["Period"] * errors["EvaluationPeriods"]) == (5.0, 300)
+    connections = alarms[f"{PREFIX}-db-connections-high"]
+    assert connections["Threshold"] == 360.0  # 90 % of max_connections 400
+    assert connections["Period"] * connections["EvaluationPeriods"] == 120
+    for node in ("001", "002", "003"):
+        redis = alarms[f"{PREFIX}-redis-{node}-memory-high"]
+        assert (redis["MetricName"], redis["Threshold"]) == ("DatabaseMemoryUsagePercentage", 85.0)
+        assert redis["AlarmActions"] == [topic]
+    assert all(topic in alarms[n]["AlarmActions"] for n in alarms if "memory" in n or "high" in n)
+
+
+def test_dns_records_and_health_check_of_section_8(moto_server, outputs):
+    r53 = moto_server.client("route53")
+    zone = outputs["hosted_zone_id"]
+    records = {
+        (r["Name"], r["Type"]): sorted(v["Value"] for v in r.get("ResourceRecords", []))
+        for r in r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    }
+    nginx_ips = sorted(outputs["elastic_ips"][f"{PREFIX}-nginx-{n}"] for n in (1, 2))
+    assert records[(f"{DOMAIN}.", "A")] == nginx_ips
+    assert records[(f"api.{DOMAIN}.", "A")] == nginx_ips
+    assert records[(f"db.{DOMAIN}.", "CNAME")] == [outputs["database"]["address"]]
+    assert records[(f"cache.{DOMAIN}.", "CNAME")] == [outputs["redis"]["primary_address"]]
+    checks = r53.list_health_checks()["HealthChecks"]
+    assert len(checks) == 1
+    config = checks[0]["HealthCheckConfig"]
+    assert (config["Type"], config["FullyQualifiedDomainName"], config["ResourcePath"]) == (
+        "HTTPS",
+        DOMAIN,
+        "/health",
+    )
+    assert (config["Port"], config["RequestInterval"], config["FailureThreshold"]) == (443, 30, 3)
+    alarm = moto_server.client("cloudwatch").describe_alarms(AlarmNames=[f"{PREFIX}-site-health"])[
+        "MetricAlarms"
+    ][0]
+    assert alarm["Dimensions"] == [{"Name": "HealthCheckId", "Value": checks[0]["Id"]}]
+    assert alarm["AlarmActions"] == [outputs["alert_topic_arn"]]
+
+
+def test_certificate_validated_through_dns(moto_server, outputs):
+    acm = moto_server.client("acm")
+    cert = acm.describe_certificate(CertificateArn=outputs["certificate_arn"])["Certificate"]
+    assert cert["DomainName"] == DOMAIN
+    assert sorted(cert["SubjectAlternativeNames"]) == [f"*.{DOMAIN}", DOMAIN]
+    options = cert["DomainValidationOptions"]
+    assert {o["ValidationMethod"] for o in options} == {"DNS"}
+    record = options[0]["ResourceRecord"]
+    sets = moto_server.client("route53").list_resource_record_sets(
+        HostedZoneId=outputs["hosted_zone_id"]
+    )["ResourceRecordSets"]
+    assert any(
+        s["Name"] == record["Name"]
+        and s["Type"] == "CNAME"
+        and s["ResourceRecords"][0]["Value"] == record["Value"]
+        for s in sets
+    )
+
+
+# -- convergence and inventory ------------------------------------------------------------------
+
+
+def test_second_run_changes_nothing(provisioned, ansible):
+    run = ansible.playbook("provision.yml", "prod")
+    assert run.returncode == 0, run.tail()
+    assert run.changed == 0, run.changed_tasks()
+
+
+def test_check_mode_on_the_provisioned_account_is_quiet(provisioned, ansible, moto_server):
+    moto_server.start_recording()
+    run = ansible.playbook("provision.yml", "prod", "--check")
+    actions = moto_server.stop_recording()
+    assert run.returncode == 0, run.tail()
+    assert moto_server.writes(actions) == []
+    # amazon.aws.autoscaling_group always says it would modify a group under --check.
+    assert set(run.changed_tasks()) <= {
+        "Ensure each role's auto-scaling group runs between its minimum and maximum size"
+    }, run.changed_tasks()
+
+
+def test_inventory_groups_the_instances_by_role(provisioned, ansible, moto_server, outputs):
+    inventory = ansible.inventory("prod", "--flush-cache")
+    for role, (low, _) in SIZES.items():
+        hosts = inventory[role]["hosts"]
+        assert len(hosts) == low, role
+        assert all(h.startswith(f"{role}-i-") for h in hosts)
+    hostvars = inventory["_meta"]["hostvars"]
+    (bastion,) = inventory["bastion"]["hosts"]
+    assert hostvars[bastion]["ansible_host"] == outputs["elastic_ips"][f"{PREFIX}-bastion-1"]
+    api = inventory["api"]["hosts"][0]
+    assert hostvars[api]["ansible_host"] == hostvars[api]["private_ip_address"]
+    assert hostvars[api]["ansible_host"].startswith("10.0.")
+    assert set(inventory["all"]["children"]) >= set(ROLES)
+
+
+def test_private_hosts_jump_through_the_bastion(provisioned, ansible, outputs):
+    run = ansible.run(
+        "ansible",
+        "-i",
+        "inventories/prod",
+        "api:bastion",
+        "-m",
+        "ansible.builtin.debug",
+        "-a",
+        "var=ansible_ssh_common_args",
+    )
+    assert run.returncode == 0, run.tail()
+    bastion_ip = outputs["elastic_ips"][f"{PREFIX}-bastion-1"]
+    lines = [line for line in run.stdout.splitlines() if "ProxyJump" in line]
+    assert len(lines) == 2  # both API hosts, not the bastion itself
+    assert all(f"-o ProxyJump=admin@{bastion_ip}" in line for line in lines)
+
+
+def test_inventory_cache_answers_without_calling_aws(provisioned, ansible, moto_server):
+    ansible.inventory("prod", "--flush-cache")
+    moto_server.start_recording()
+    cached = ansible.inventory("prod")
+    actions = moto_server.stop_recording()
+    assert "DescribeInstances" not in actions
+    assert len(cached["api"]["hosts"]) == 2
+
+
+def test_teardown_removes_production_when_confirmed(provisioned, ansible, moto_server, outputs):
+    run = ansible.playbook("teardown.yml", "prod", "-e", "teardown_confirm=prod")
+    assert run.returncode == 0, run.tail(150)
+    ec2 = moto_server.client("ec2")
+    assert (
+        ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [f"{PREFIX}-vpc"]}])["Vpcs"] == []
+    )
+    assert ec2.describe_addresses()["Addresses"] == []
+    assert (
+        moto_server.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"] == []
+    )
+    assert moto_server.client("rds").describe_db_instances()["DBInstances"] == []
+    snapshots = moto_server.client("rds").describe_db_snapshots()["DBSnapshots"]
+    assert [s["DBSnapshotIdentifier"].startswith(f"{PREFIX}-db-final-") for s in snapshots] == [
+        True
+    ]
+    assert (
+        moto_server.client("elasticache").describe_replication_groups()["ReplicationGroups"] == []
+    )
+    assert moto_server.client("route53").list_hosted_zones()["HostedZones"] == []
+    assert moto_server.client("acm").list_certificates()["CertificateSummaryList"] == []
+    assert moto_server.client("cloudwatch").describe_alarms()["MetricAlarms"] == []
+    secrets = moto_server.client("secretsmanager").list_secrets()["SecretList"]
+    assert all("DeletedDate" in s for s in secrets if s["Name"] in SECRETS)
+    # Production keeps its documents and the key the final snapshot needs.
+    assert [b["Name"] for b in moto_server.client("s3").list_buckets()["Buckets"]] == [
+        "ideation-documents-prod"
+    ]
+    assert not (ansible.outputs / "prod.json").exists()
+    again = ansible.playbook("teardown.yml", "prod", "-e", "teardown_confirm=prod")
+    assert again.returncode == 0, again.tail()
+    assert again.changed == 0, again.changed_tasks()
