@@ -60,7 +60,7 @@ def test_rules_pass_promtool_check(rules, promtool, tmp_path):
 def test_every_required_alert_exists_with_a_severity(rules):
     parsed = yaml.safe_load(rules)
     alerts = {r["alert"]: r for g in parsed["groups"] for r in g["rules"] if "alert" in r}
-    assert REQUIRED_ALERTS <= alerts.keys(), REQUIRED_ALERTS - alerts.keys()
+    assert alerts.keys() >= REQUIRED_ALERTS, REQUIRED_ALERTS - alerts.keys()
     for name, rule in alerts.items():
         assert rule["labels"]["severity"] in {"critical", "warning"}, name
         assert rule["annotations"]["summary"], name
@@ -101,7 +101,9 @@ def test_alert_unit_tests_pass(rules, promtool, tmp_path):
     assert "SUCCESS" in result.stdout + result.stderr
 
 
-def test_firing_tests_fail_when_thresholds_are_out_of_reach(render_role_template, promtool, tmp_path):
+def test_firing_tests_fail_when_thresholds_are_out_of_reach(
+    render_role_template, promtool, tmp_path
+):
     """A firing test that still passed with unreachable thresholds would test nothing."""
     rules = render_role_template("prometheus", TEMPLATE, brackets=True, **UNREACHABLE)
     work = _workdir(tmp_path, rules)
