@@ -11,9 +11,11 @@ moto 5.2 differs from AWS in ways that break correct automation, not merely unte
 * CreateDBInstance rejects a backup window that ends when the maintenance window starts (the
   design's 03:00-04:00 and sun:04:00-sun:05:00) as overlapping; AWS accepts windows that touch.
 
-and one API moto lacks, which teardown.yml calls:
+and two APIs moto lacks, which teardown.yml calls:
 
 * DeleteCacheSubnetGroup (moto answers 500 "not implemented"): added, deleting the group.
+* ListServiceSpecificCredentials (iam_user calls it before deleting a user): added; moto has no
+  service-specific credentials, so the list is always empty (for an existing user).
 
 Each patch wraps one moto method and changes only the behaviour above. Run as a script (same
 arguments as moto_server) or import apply_fidelity_patches() before using moto in-process.
@@ -132,6 +134,20 @@ def _add_delete_cache_subnet_group() -> None:
     ElastiCacheResponse.delete_cache_subnet_group = delete_cache_subnet_group
 
 
+def _add_list_service_specific_credentials() -> None:
+    from moto.core.responses import ActionResult
+    from moto.iam.responses import IamResponse
+
+    if hasattr(IamResponse, "list_service_specific_credentials"):
+        return
+
+    def list_service_specific_credentials(self: Any) -> Any:
+        self.backend.get_user(self._get_param("UserName"))  # NoSuchEntity for an unknown user
+        return ActionResult({"ServiceSpecificCredentials": []})
+
+    IamResponse.list_service_specific_credentials = list_service_specific_credentials
+
+
 def apply_fidelity_patches() -> None:
     """Apply every patch; safe to call more than once."""
     _patch_rds_parameter_group_lookup()
@@ -139,6 +155,7 @@ def apply_fidelity_patches() -> None:
     _patch_replication_group_node_count()
     _patch_replication_group_deletion()
     _add_delete_cache_subnet_group()
+    _add_list_service_specific_credentials()
 
 
 def main(argv: list[str] | None = None) -> None:
