@@ -1,0 +1,90 @@
+"""Workers consume their queues and process ideas, beat runs on exactly the chosen host and
+sweeps forgotten ideas, healthchecks use celery inspect ping, secrets stay in a root-only file."""
+
+import json
+import time
+
+import testinfra
+
+testinfra_hosts = ["celery-host"]
+
+WORKER = "ideation-celery-default"
+APP = "--app=ideation_app.tasks"
+
+
+def app_command(host, *args: str) -> str:
+    return host.check_output(f"docker exec {WORKER} python3 -m ideation_app " + " ".join(args))
+
+
+def wait_processed(host, idea_id: str, seconds: int = 45) -> dict:
+    idea: dict = {}
+    for _ in range(seconds):
+        idea = json.loads(app_command(host, "show", idea_id))
+        if idea["status"] == "processed":
+            return idea
+        time.sleep(1)
+    return idea
+
+
+def inspect(host, command: str, node: str) -> dict:
+    out = host.check_output(f"docker exec {WORKER} celery {APP} inspect {command} "
+                            f"--destination={node} --timeout=10 --json")
+    return json.loads(out)[node]
+
+
+def test_workers_run_release_1_0_1_and_are_healthy(host):
+    for name in ("default", "bulk"):
+        container = json.loads(host.check_output(f"docker inspect ideation-celery-{name}"))[0]
+        assert container["State"]["Health"]["Status"] == "healthy", container["State"]["Health"]
+        assert container["Config"]["Labels"]["ideation-image"] == "ideation/app:1.0.1"
+        assert container["Config"]["Healthcheck"]["Test"][1:5] == ["celery", APP, "inspect", "ping"]
+        assert container["Config"]["StopTimeout"] == 70
+        assert container["Config"]["StopSignal"] == "SIGTERM"
+        assert container["HostConfig"]["NetworkMode"] == "host"
+
+
+def test_each_worker_has_its_queues_and_concurrency(host):
+    default = inspect(host, "stats", "default@celery-host")
+    assert default["pool"]["max-concurrency"] == 4
+    queues = inspect(host, "active_queues", "bulk@celery-host")
+    assert [q["name"] for q in queues] == ["ideation-bulk"]
+    assert inspect(host, "stats", "bulk@celery-host")["pool"]["max-concurrency"] == 1
+
+
+def test_a_submitted_idea_is_processed(host):
+    idea = json.loads(app_command(host, "submit", "'Community fridges'",
+                                  "-d", "'Fridges for shared food in every district'"))
+    assert idea["status"] == "submitted"
+    done = wait_processed(host, idea["id"])
+    assert done["status"] == "processed", done
+    assert done["word_count"] == 9
+    assert "fridges" in done["keywords"]
+
+
+def test_beat_sweeps_an_idea_nobody_queued(host):
+    idea = json.loads(app_command(host, "submit", "'Forgotten idea'", "--no-queue"))
+    done = wait_processed(host, idea["id"], seconds=60)
+    assert done["status"] == "processed", "the beat sweep did not queue it again"
+
+
+def test_beat_runs_only_on_the_beat_host(host):
+    names = host.check_output("docker ps --format '{{.Names}}'").split()
+    assert names.count("ideation-celery-beat") == 1
+    elsewhere = host.file("/root/containers-beat-elsewhere").content_string.split()
+    assert "ideation-celery-beat" not in elsewhere
+    assert {"ideation-celery-default", "ideation-celery-bulk"} <= set(elsewhere)
+
+
+def test_secrets_stay_in_a_root_only_file(host):
+    env_file = host.file("/etc/ideation/celery.env")
+    assert (env_file.user, env_file.group, env_file.mode) == ("root", "root", 0o600)
+    assert env_file.contains("^REDIS_PASSWORD=molecule-redis-secret-9d2e$")
+
+
+def test_the_migration_ran_once(host):
+    backing = testinfra.get_host("celery-backing", connection="ansible",
+                                 ansible_inventory=host.backend.ansible_inventory)
+    versions = backing.check_output(
+        "sudo -u postgres psql -d ideation_db -Atc "
+        "'SELECT version FROM ideation.schema_migrations'")
+    assert versions.split() == ["1"]
