@@ -549,6 +549,10 @@ def ensure_present(manager: GroupManager) -> None:
             group = manager.describe()
         module.exit_json(changed=True, diff=diff, **result_of(manager, group))
 
+    if group.get("Status") != "available" and module.params["wait"] and not module.check_mode:
+        # A group being created or modified refuses changes: let it settle first.
+        manager.wait("replication_group_available")
+        group = manager.describe() or group
     node = manager.primary_node(group)
     have = manager.observed(group, node)
     changes = {k: v for k, v in desired.items() if k in have and not manager.same(k, v, have[k])}

@@ -184,3 +184,16 @@ def test_creation_without_node_type_fails_clearly(network, capsys):
     result = run_module(module, args(network, cache_node_type=None), capsys)
     assert result["failed"] is True
     assert "cache_node_type" in result["msg"]
+
+
+def test_busy_group_is_waited_for_not_modified(network, capsys):
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.elasticache.models import elasticache_backends
+
+    run_module(module, args(network), capsys)
+    group = elasticache_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].replication_groups[GROUP]
+    group.status = "modifying"
+    result = run_module(module, args(network, description="x", wait_timeout=15), capsys)
+    assert result["failed"] is True
+    assert "Timed out waiting" in result["msg"]
+    assert describe()[0]["Description"] == "test Redis"
