@@ -10,6 +10,8 @@ moto 5.2 differs from AWS in ways that break correct automation, not merely unte
   the replication_group_deleted waiter waits for.
 * CreateDBInstance rejects a backup window that ends when the maintenance window starts (the
   design's 03:00-04:00 and sun:04:00-sun:05:00) as overlapping; AWS accepts windows that touch.
+* ScheduleKeyDeletion and CancelKeyDeletion fail (500) when given a key ARN, which kms_key sends;
+  AWS accepts an ID or an ARN.
 
 and two APIs moto lacks, which teardown.yml calls:
 
@@ -148,10 +150,27 @@ def _add_list_service_specific_credentials() -> None:
     IamResponse.list_service_specific_credentials = list_service_specific_credentials
 
 
+def _patch_kms_deletion_by_arn() -> None:
+    from moto.kms.models import KmsBackend
+
+    for name in ("schedule_key_deletion", "cancel_key_deletion"):
+        original = getattr(KmsBackend, name)
+        if getattr(original, "_fidelity_patch", False):
+            continue
+
+        def by_any_id(self: Any, key_id: str, *args: Any, _original: Any = original) -> Any:
+            return _original(self, self.any_id_to_key_id(key_id), *args)
+
+        functools.update_wrapper(by_any_id, original)
+        by_any_id._fidelity_patch = True  # type: ignore[attr-defined]
+        setattr(KmsBackend, name, by_any_id)
+
+
 def apply_fidelity_patches() -> None:
     """Apply every patch; safe to call more than once."""
     _patch_rds_parameter_group_lookup()
     _patch_rds_touching_windows()
+    _patch_kms_deletion_by_arn()
     _patch_replication_group_node_count()
     _patch_replication_group_deletion()
     _add_delete_cache_subnet_group()
