@@ -4,6 +4,9 @@ moto 5.2 differs from AWS in ways that break correct automation, not merely unte
 
 * DescribeDBParameterGroups with a name that does not exist answers an empty list; AWS raises
   DBParameterGroupNotFound, which amazon.aws.rds_instance_param_group relies on to create a group.
+* A new DB parameter group has no parameters; AWS's carries the engine's defaults, and
+  rds_instance_param_group only sets parameters it finds there. New postgres groups get the
+  engine defaults of the parameters the platform sets (POSTGRES_DEFAULTS).
 * CreateReplicationGroup (cluster mode disabled) ignores NumCacheClusters and creates a single
   node; AWS creates the primary and NumCacheClusters - 1 replicas.
 * DeleteReplicationGroup leaves the group in status "deleting" for ever; AWS removes it, which
@@ -50,6 +53,52 @@ def _patch_rds_parameter_group_lookup() -> None:
 
     describe_db_parameter_groups._fidelity_patch = True  # type: ignore[attr-defined]
     RDSBackend.describe_db_parameter_groups = describe_db_parameter_groups
+
+
+# What AWS lists for these parameters in a new postgres16 group (engine default parameters).
+POSTGRES_DEFAULTS: dict[str, dict[str, Any]] = {
+    "log_min_duration_statement": {
+        "Description": "Sets the minimum execution time above which statements will be logged.",
+        "DataType": "integer",
+        "ApplyType": "dynamic",
+        "AllowedValues": "-1-2147483647",
+    },
+    "max_connections": {
+        "Description": "Sets the maximum number of concurrent connections.",
+        "ParameterValue": "LEAST({DBInstanceClassMemory/9531392},5000)",
+        "DataType": "integer",
+        "ApplyType": "static",
+        "AllowedValues": "6-8388607",
+    },
+    "rds.force_ssl": {
+        "Description": "Force SSL connections.",
+        "ParameterValue": "1",
+        "DataType": "boolean",
+        "ApplyType": "dynamic",
+        "AllowedValues": "0,1",
+    },
+}
+
+
+def _patch_rds_parameter_group_defaults() -> None:
+    from moto.rds.models import RDSBackend
+
+    original = RDSBackend.create_db_parameter_group
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
+    def create_db_parameter_group(self: Any, kwargs: dict[str, Any]) -> Any:
+        group = original(self, kwargs)
+        if (group.family or "").startswith("postgres"):
+            group.update_parameters(
+                {"ParameterName": name, "Source": "engine-default", "IsModifiable": True, **spec}
+                for name, spec in POSTGRES_DEFAULTS.items()
+            )
+        return group
+
+    create_db_parameter_group._fidelity_patch = True  # type: ignore[attr-defined]
+    RDSBackend.create_db_parameter_group = create_db_parameter_group
 
 
 def _patch_replication_group_node_count() -> None:
@@ -169,6 +218,7 @@ def _patch_kms_deletion_by_arn() -> None:
 def apply_fidelity_patches() -> None:
     """Apply every patch; safe to call more than once."""
     _patch_rds_parameter_group_lookup()
+    _patch_rds_parameter_group_defaults()
     _patch_rds_touching_windows()
     _patch_kms_deletion_by_arn()
     _patch_replication_group_node_count()

@@ -318,7 +318,10 @@ def test_auto_scaling_groups_and_launch_templates(moto_server, outputs):
             LaunchTemplateName=f"{PREFIX}-{role}", Versions=["$Latest"]
         )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
         assert template["MetadataOptions"]["HttpTokens"] == "required"
-        assert template["IamInstanceProfile"]["Name"] == f"{PREFIX}-instance"
+        profile = template["IamInstanceProfile"]
+        assert (
+            profile.get("Name", profile.get("Arn", "").rsplit("/", 1)[-1]) == f"{PREFIX}-instance"
+        )
         assert template["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
         assert template["BlockDeviceMappings"][0]["Ebs"]["VolumeType"] == "gp3"
         assert template["SecurityGroupIds"] == [outputs["security_groups"][role]]
