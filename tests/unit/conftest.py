@@ -37,10 +37,19 @@ def network_file(env: str) -> Path:
     return ROOT / "inventories" / env / "group_vars" / "all" / "network.yml"
 
 
+def network_overrides_file(env: str) -> Path:
+    """What an environment overrides of prod's network (staging, dev); read after network.yml."""
+    return ROOT / "inventories" / env / "group_vars" / "all" / "network_env.yml"
+
+
 def load_network(env: str) -> dict[str, Any]:
-    """An environment's network variables as plain Python, with the matrix's one template
+    """An environment's network variables as plain Python, as Ansible merges its group_vars
+    (network.yml, then network_env.yml), with the matrix's one template
     (``named_cidrs: "{{ network_named_cidrs }}"``) resolved the way Ansible would."""
     data = yaml.safe_load(network_file(env).read_text())
+    overrides = network_overrides_file(env)
+    if overrides.exists():
+        data.update(yaml.safe_load(overrides.read_text()))
     matrix = data["network_security_groups"]
     assert matrix["named_cidrs"] == "{{ network_named_cidrs }}"
     matrix["named_cidrs"] = data["network_named_cidrs"]

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 from ansible_collections.ideation.platform.plugins.plugin_utils.sg_matrix import build_matrix
+from conftest import network_file, network_overrides_file
 
 ENVIRONMENTS = ("prod", "staging", "dev")
 Network = Callable[[str], dict[str, Any]]
@@ -16,6 +18,10 @@ Network = Callable[[str], dict[str, Any]]
 
 @pytest.mark.parametrize("env", ["staging", "dev"])
 def test_environments_share_prods_plan_and_matrix(env: str, network: Network) -> None:
+    """staging and dev reuse prod's file and override only their VPC and named CIDRs."""
+    assert network_file(env).resolve() == network_file("prod").resolve()
+    overrides = yaml.safe_load(network_overrides_file(env).read_text())
+    assert set(overrides) == {"network_vpc_cidr", "network_named_cidrs"}
     prod, other = network("prod"), network(env)
     assert other["network_tiers"] == prod["network_tiers"]
     assert other["network_zones"] == prod["network_zones"]
