@@ -1,0 +1,79 @@
+"""dev, the twin's environment: provisioned small, then torn down completely (production's
+teardown keeps its data; this one exercises every deletion path), on its own moto server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+PREFIX = "ideation-dev"
+
+
+@pytest.fixture(scope="module")
+def provisioned(ansible: Any) -> Any:
+    run = ansible.playbook("provision.yml", "dev")
+    assert run.returncode == 0, run.tail(150)
+    return run
+
+
+def test_dev_is_one_of_each_and_small(provisioned, moto_server):
+    groups = moto_server.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+    assert {g["AutoScalingGroupName"]: len(g["Instances"]) for g in groups} == {
+        f"{PREFIX}-{role}": 1 for role in ("nginx", "api", "celery", "monitoring", "bastion")
+    }
+    db = moto_server.client("rds").describe_db_instances()["DBInstances"][0]
+    assert (db["DBInstanceClass"], db["AllocatedStorage"], db["MultiAZ"]) == (
+        "db.t3.micro",
+        20,
+        False,
+    )
+    redis = moto_server.client("elasticache").describe_replication_groups()["ReplicationGroups"][0]
+    assert (len(redis["MemberClusters"]), redis["AutomaticFailover"]) == (1, "disabled")
+    names = {s["Name"] for s in moto_server.client("secretsmanager").list_secrets()["SecretList"]}
+    assert names == {
+        f"ideation/dev/{n}"
+        for n in ("db/password", "jwt/secret", "api/key", "aws/access_key", "aws/secret_key")
+    }
+
+
+def test_dev_inventory_lists_one_host_per_role(provisioned, ansible):
+    inventory = ansible.inventory("dev", "--flush-cache")
+    for role in ("nginx", "api", "celery", "monitoring", "bastion"):
+        (host,) = inventory[role]["hosts"]
+        assert inventory["_meta"]["hostvars"][host]["ansible_host"].startswith("10.2.")
+
+
+def test_dev_teardown_leaves_nothing(provisioned, ansible, moto_server):
+    run = ansible.playbook("teardown.yml", "dev")
+    assert run.returncode == 0, run.tail(150)
+    ec2 = moto_server.client("ec2")
+    assert [v for v in ec2.describe_vpcs()["Vpcs"] if not v["IsDefault"]] == []
+    assert ec2.describe_addresses()["Addresses"] == []
+    assert ec2.describe_launch_templates()["LaunchTemplates"] == []
+    assert moto_server.client("s3").list_buckets()["Buckets"] == []
+    assert moto_server.client("secretsmanager").list_secrets()["SecretList"] == []
+    assert moto_server.client("rds").describe_db_snapshots()["DBSnapshots"] == []
+    assert moto_server.client("rds").describe_db_instances()["DBInstances"] == []
+    assert (
+        moto_server.client("elasticache").describe_cache_subnet_groups()["CacheSubnetGroups"] == []
+    )
+    assert (
+        moto_server.client("logs").describe_log_groups(logGroupNamePrefix="/ideation/")["logGroups"]
+        == []
+    )
+    assert moto_server.client("sns").list_topics()["Topics"] == []
+    iam = moto_server.client("iam")
+    assert [
+        r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(PREFIX)
+    ] == []
+    assert iam.list_users()["Users"] == []
+    assert iam.list_instance_profiles()["InstanceProfiles"] == []
+    kms = moto_server.client("kms")
+    keys = [kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"] for k in kms.list_keys()["Keys"]]
+    ours = [k for k in keys if k.get("Description", "").startswith("ideation dev")]
+    assert [k["KeyState"] for k in ours] == ["PendingDeletion"]
+    assert moto_server.client("route53").list_hosted_zones()["HostedZones"] == []
+    assert moto_server.client("acm").list_certificates()["CertificateSummaryList"] == []
