@@ -132,3 +132,7 @@ def test_the_broken_release_left_the_old_container_serving_without_a_lost_reques
     assert set(report["versions"]) == {"1.0.1"}
     assert [c["Name"] for c in api_containers(host)] == ["/ideation-api-green"]
     assert http(host, f"{base}/ready").status == 200
+
+
+def test_pending_connections_move_to_the_new_listener(host):
+    assert host.file("/etc/sysctl.d/60-ideation-api.conf").contains("^net.ipv4.tcp_migrate_req=1$")
