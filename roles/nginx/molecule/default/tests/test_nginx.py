@@ -143,8 +143,11 @@ def test_tls_1_2_and_1_3_work_and_verify(host, flag, protocol):
         f"-CAfile {CA} -verify_hostname {SITE} -verify_return_error </dev/null 2>&1"
     )
     assert result.rc == 0, result.stdout
-    assert re.search(rf"Protocol\s*:\s*{re.escape(protocol)}$", result.stdout, re.M), result.stdout
-    assert "Verify return code: 0 (ok)" in result.stdout
+    # Lines printed right after the handshake (the session block of TLS 1.3 may never come).
+    negotiated = re.search(rf"^New, {re.escape(protocol)}, Cipher is ", result.stdout, re.M)
+    assert negotiated, result.stdout
+    assert "Verification: OK" in result.stdout
+    assert f"Verified peername: {SITE}" in result.stdout
 
 
 LEGACY = "-cipher 'DEFAULT:@SECLEVEL=0'"
