@@ -5,15 +5,24 @@ from __future__ import annotations
 import ipaddress
 import itertools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from ansible_collections.ideation.platform.plugins.plugin_utils.sg_matrix import build_matrix
-from conftest import network_file, network_overrides_file
 
 ENVIRONMENTS = ("prod", "staging", "dev")
 Network = Callable[[str], dict[str, Any]]
+GROUP_VARS = Path(__file__).resolve().parents[2] / "inventories" / "{env}" / "group_vars" / "all"
+
+
+def network_file(env: str) -> Path:
+    return Path(str(GROUP_VARS).format(env=env)) / "network.yml"
+
+
+def network_overrides_file(env: str) -> Path:
+    return Path(str(GROUP_VARS).format(env=env)) / "network_env.yml"
 
 
 @pytest.mark.parametrize("env", ["staging", "dev"])
