@@ -25,6 +25,7 @@ EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 KEY = EPHEMERAL / "operator_ed25519"
 SHIPPED_SSH_CONFIG = EPHEMERAL / "ssh_config.molecule"
 ROLE = Path(__file__).resolve().parents[3]
+REPOSITORY = ROLE.parents[1]
 INVENTORY_SNIPPET = ROLE / "examples" / "group_vars_all_bastion_ssh.yml"
 VENV_BIN = Path(sys.executable).parent
 # ssh-audit's built-in policy for Debian 12's OpenSSH 9.2p1 (strict KEX backported).
@@ -274,3 +275,28 @@ def test_ansible_reaches_the_private_host_with_the_inventory_snippet(
     assert result.returncode == 0, output[-3000:]
     assert f"ProxyJump={OPERATOR}@{bastion_ip}:22" in output
     assert "private | CHANGED | rc=0 >>\nbastion-target" in result.stdout
+
+
+@pytest.mark.parametrize("allow_groups, admitted", [("operators", True), ("adm", False)])
+def test_preflight_refuses_a_run_that_would_lock_ansible_out(
+    tmp_path, client_config, bastion_ip, allow_groups, admitted
+):
+    """Over SSH as an operator, the preflight passes unless the hardening would shut it out."""
+    (tmp_path / "hosts.yml").write_text(
+        "bastion:\n"
+        f"  hosts: {{jump: {{ansible_host: {bastion_ip}, ansible_user: {OPERATOR}, "
+        f"ansible_ssh_extra_args: -F {client_config}}}}}\n"
+    )
+    env = {**os.environ, "ANSIBLE_CONFIG": str(tmp_path / "none.cfg"),
+           "ANSIBLE_COLLECTIONS_PATH": str(REPOSITORY / ".collections"), "ANSIBLE_NOCOLOR": "1"}
+    result = subprocess.run(
+        [str(VENV_BIN / "ansible-playbook"), "-i", str(tmp_path / "hosts.yml"),
+         str(REPOSITORY / "playbooks" / "bastion.yml"), "--tags", "bastion_preflight",
+         "-e", f'{{"bastion_sshd_allow_groups": ["{allow_groups}"]}}'],
+        capture_output=True, text=True, timeout=300, env=env, check=False,
+    )
+    if admitted:
+        assert result.returncode == 0, result.stdout[-3000:]
+    else:
+        assert result.returncode != 0
+        assert f"Ansible logs in to jump as {OPERATOR}" in result.stdout, result.stdout[-3000:]
