@@ -7,6 +7,7 @@ SNS's Publish action, so that Alertmanager counts the notification as sent.
 
 import json
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
@@ -40,7 +41,9 @@ class Recorder(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-        entry = {"path": self.path, "headers": dict(self.headers), "body": body}
+        entry = {
+            "path": self.path, "time": time.time(), "headers": dict(self.headers), "body": body
+        }
         if self.path.startswith("/sns"):
             entry["form"] = {k: v[0] for k, v in parse_qs(body).items()}
         with LOCK:

@@ -57,6 +57,26 @@ def _notifications(host) -> list[dict]:
     return _get(host, f"{RECORDER}/requests")
 
 
+def _explain(host, notifications: list[dict]) -> str:
+    """What each notification was and what the Alertmanagers logged: for a failed count."""
+    lines = []
+    for n in notifications:
+        if n["path"].startswith("/webhook"):
+            body = json.loads(n["body"])
+            alerts = [
+                (a["status"], a["labels"].get("instance"), a["startsAt"]) for a in body["alerts"]
+            ]
+            lines.append(f"{n['time']:.1f} webhook from {body['externalURL']}: {alerts}")
+        else:
+            lines.append(f"{n['time']:.1f} sns {n['form'].get('Subject')}")
+    for monitor in MONITORS:
+        log = testinfra.get_host(
+            f"ansible://{monitor}", ansible_inventory=os.environ.get("MOLECULE_INVENTORY_FILE")
+        ).run("journalctl -u prometheus-alertmanager --no-pager -n 40 -o short-unix")
+        lines.append(f"--- {monitor}:\n{log.stdout}")
+    return "\n".join(lines)
+
+
 def test_services_run(host):
     for unit in ("prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporter",
                  "prometheus-redis-exporter"):
@@ -180,8 +200,9 @@ def test_target_down_fires_is_notified_once_and_resolves(host):
         # The second Alertmanager waits its turn (15 s per position), sees that its peer has
         # notified, and stays silent: one notification per channel, not one per replica.
         time.sleep(20)
-        assert len(firing("webhook")) == 1, firing("webhook")
-        assert len(firing("sns")) == 1, firing("sns")
+        hooks = firing("webhook")
+        assert len(hooks) == 1, _explain(host, hooks)
+        assert len(firing("sns")) == 1, _explain(host, firing("sns"))
     finally:
         start = target.run("systemctl start prometheus-node-exporter")
         assert start.rc == 0, start.stderr
