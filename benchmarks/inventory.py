@@ -65,7 +65,13 @@ def launch(url: str, count: int) -> None:
     urllib.request.urlopen(
         urllib.request.Request(f"{url}/moto-api/reset", data=b"", method="POST"), timeout=30
     )
-    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=url)
+    ec2 = boto3.client(
+        "ec2",
+        region_name="us-east-1",
+        endpoint_url=url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # moto's dummy credential
+    )
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     per_role = {role: count // len(ROLES) for role in ROLES}
     per_role["api"] += count - sum(per_role.values())
