@@ -55,3 +55,11 @@ def test_a_log_option_change_restarts_dockerd_and_containers_survive_it(host):
     assert after[0] != before[0], "dockerd was not restarted for a change that needs it"
     assert after[1] == before[1], "the container did not survive the restart (live-restore)"
     assert host.check_output("docker inspect -f '{{.State.Pid}}' probe") == after[1]
+
+
+def test_a_rebuilt_tag_is_loaded_again_when_its_image_id_is_given(host):
+    wanted = host.file("/root/probe-b.id").content_string.strip()
+    assert host.file("/root/probe-image-id").content_string.strip() == wanted
+    build = host.check_output(
+        "docker run --rm ideation/docker-role-probe:1 dash -c 'read b < /build; echo $b'")
+    assert build == "b"
