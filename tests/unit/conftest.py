@@ -82,7 +82,10 @@ def env_templar() -> Callable[[str], Any]:
 
     def _make(env: str) -> Any:
         loader = DataLoader()
-        variables = loader.load_from_file(str(network_file(env)), trusted_as_template=True)
+        variables = dict(loader.load_from_file(str(network_file(env)), trusted_as_template=True))
+        overrides = network_overrides_file(env)
+        if overrides.exists():
+            variables.update(loader.load_from_file(str(overrides), trusted_as_template=True))
         return Templar(loader=loader, variables=variables)
 
     return _make

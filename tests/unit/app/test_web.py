@@ -93,8 +93,12 @@ def test_bad_submissions_get_400_and_store_nothing(make_client, store, body):
     assert store.ideas == {}
 
 
-@pytest.mark.parametrize("path", [f"/api/ideas/{uuid.uuid4()}", "/api/ideas/not-a-uuid",
-                                  "/nowhere"])
+UNKNOWN_IDEA = "2f1c6d0e-8a3b-4c5d-9e7f-0a1b2c3d4e5f"  # fixed: xdist workers must collect alike
+
+
+@pytest.mark.parametrize(
+    "path", [f"/api/ideas/{UNKNOWN_IDEA}", "/api/ideas/not-a-uuid", "/nowhere"]
+)
 def test_unknown_things_are_404_in_json(make_client, path):
     response = make_client().get(path)
     assert response.status_code == 404
