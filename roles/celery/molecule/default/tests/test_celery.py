@@ -5,11 +5,13 @@ import json
 import time
 
 import testinfra
+from ideation_testinfra import default_ipv4, http
 
 testinfra_hosts = ["celery-host"]
 
 WORKER = "ideation-celery-default"
 APP = "--app=ideation_app.tasks"
+FLOWER_LOGIN = "ops:molecule-flower-secret-77"
 
 
 def app_command(host, *args: str) -> str:
@@ -88,3 +90,21 @@ def test_the_migration_ran_once(host):
         "sudo -u postgres psql -d ideation_db -Atc "
         "'SELECT version FROM ideation.schema_migrations'")
     assert versions.split() == ["1"]
+
+
+def test_flower_answers_on_the_private_address_behind_basic_auth(host):
+    address = default_ipv4(host)
+    listening = {s for s in host.socket.get_listening_sockets() if s.endswith(":5555")}
+    assert listening == {f"tcp://{address}:5555"}
+    assert http(host, f"http://{address}:5555/").status == 401
+    assert http(host, f"http://{address}:5555/", "-u", "ops:wrong").status == 401
+    assert http(host, f"http://{address}:5555/", "-u", FLOWER_LOGIN).status == 200
+    workers = http(host, f"http://{address}:5555/api/workers?refresh=1", "-u", FLOWER_LOGIN)
+    assert workers.status == 200
+    assert {"default@celery-host", "bulk@celery-host"} <= set(workers.json())
+
+
+def test_flower_serves_metrics_for_prometheus(host):
+    metrics = http(host, f"http://{default_ipv4(host)}:5555/metrics")
+    assert metrics.status == 200
+    assert "flower_" in metrics.body
