@@ -14,6 +14,7 @@ import base64
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -212,3 +213,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.name in _TWIN_MODULES:
             item.add_marker(pytest.mark.xdist_group("dev-twin"))
+
+
+@pytest.fixture(scope="session")
+def dev_twin() -> Iterator[dict[str, Any]]:
+    """The dev twin (docs/dev-environment.md), shared by every test module that needs it:
+    scripts/dev-up once per session (from nothing, or converging a twin left running), its
+    .dev/twin.json as the value, and scripts/dev-down at the end of the session unless
+    DEV_TWIN_KEEP=1. The whole output of both is in build/logs/dev-up.log and dev-down.log."""
+    if shutil.which("docker") is None:
+        pytest.fail("the dev twin needs Docker (scripts/setup installs it)")
+    logs = REPO / "build" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    def run(script: str, timeout: int) -> None:
+        log = logs / f"{script}.log"
+        with log.open("w") as out:
+            result = subprocess.run([str(REPO / "scripts" / script)], cwd=REPO,
+                                    stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
+                                    check=False)
+        if result.returncode != 0:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-80:])
+            pytest.fail(f"scripts/{script} failed (build/logs/{script}.log):\n{tail}")
+
+    try:
+        run("dev-up", 40 * 60)
+        yield json.loads((REPO / ".dev" / "twin.json").read_text())
+    finally:
+        if os.environ.get("DEV_TWIN_KEEP") != "1":
+            run("dev-down", 300)
