@@ -29,7 +29,7 @@ def wait_processed(host, idea_id: str, seconds: int = 45) -> dict:
 
 
 def inspect(host, command: str, node: str) -> dict:
-    out = host.check_output(f"docker exec {WORKER} celery {APP} inspect {command} "
+    out = host.check_output(f"docker exec {WORKER} python3 -m celery {APP} inspect {command} "
                             f"--destination={node} --timeout=10 --json")
     return json.loads(out)[node]
 
@@ -39,7 +39,8 @@ def test_workers_run_release_1_0_1_and_are_healthy(host):
         container = json.loads(host.check_output(f"docker inspect ideation-celery-{name}"))[0]
         assert container["State"]["Health"]["Status"] == "healthy", container["State"]["Health"]
         assert container["Config"]["Labels"]["ideation-image"] == "ideation/app:1.0.1"
-        assert container["Config"]["Healthcheck"]["Test"][1:5] == ["celery", APP, "inspect", "ping"]
+        assert container["Config"]["Healthcheck"]["Test"][1:7] == [
+            "python3", "-m", "celery", APP, "inspect", "ping"]
         assert container["Config"]["StopTimeout"] == 70
         assert container["Config"]["StopSignal"] == "SIGTERM"
         assert container["HostConfig"]["NetworkMode"] == "host"
