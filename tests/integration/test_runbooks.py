@@ -156,3 +156,303 @@ def test_db_restore_cutover_gives_the_restored_instance_the_source_name(moto_ser
     tags = {t["Key"]: t["Value"] for t in rds.list_tags_for_resource(
         ResourceName=found[SOURCE]["DBInstanceArn"])["TagList"]}
     assert tags.get("RestoredFrom") == SOURCE, "the instance named like the source is the restore"
+
+
+# --- patch.yml and deploy.yml on the dev twin, under load ------------------------------------
+# The twin (scripts/dev-up) is shared with test_dev_twin.py through the session fixture dev_twin
+# (conftest.py). These tests run in order and each leaves the twin serving for the next: two API
+# hosts in rotation, every instance InService.
+
+MOTO_URL = "http://127.0.0.1:5000"
+API_ASG = "ideation-dev-api"
+SITE_NAME = "api.dev.ideation.example.com"
+LOAD_RATE = 150.0  # requests per second: 10,000 take about 70 s
+LOAD_MIN = 10_000
+
+
+def twin_env() -> dict[str, str]:
+    """What scripts/dev-up gives Ansible: moto on loopback, dummy credentials, no profile."""
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+                 "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        env.pop(name, None)
+    env.update(AWS_ENDPOINT_URL=MOTO_URL, AWS_ACCESS_KEY_ID="testing",
+               AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+               AWS_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true",
+               PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}")
+    return env
+
+
+def autoscaling():
+    import boto3
+
+    return boto3.client("autoscaling", region_name="us-east-1", endpoint_url=MOTO_URL,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def sh(container: str, command: str, check: bool = True) -> str:
+    """Run a shell command in a twin machine (docker exec, as root)."""
+    result = subprocess.run(["docker", "exec", container, "sh", "-c", command],
+                            capture_output=True, text=True, timeout=600, check=False)
+    if check:
+        assert result.returncode == 0, f"{command} on {container}: {result.stdout}{result.stderr}"
+    return result.stdout.strip()
+
+
+@dataclass
+class Fleet:
+    """The twin's machines that the runbook tests touch."""
+
+    nginx: str                   # container of the (only) nginx
+    port: int                    # its HTTPS port on 127.0.0.1
+    api: dict[str, str]          # inventory name (api-<instance id>) -> container, in play order
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}/health"
+
+    def drained(self) -> set[str]:
+        """API hosts marked down in nginx's upstream list."""
+        text = sh(self.nginx, "cat /etc/nginx/ideation/upstream.conf")
+        return {line.split("#")[1].split()[0] for line in text.splitlines()
+                if " down;" in line and "#" in line}
+
+    def ready(self, host: str) -> int:
+        """The status of /ready on the API host's private address, from the host itself."""
+        container = self.api[host]
+        address = sh(container, "hostname -I").split()[0]
+        return int(sh(container, f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 5 "
+                                 f"http://{address}:8000/ready", check=False) or 0)
+
+    def version(self, host: str) -> str:
+        container = self.api[host]
+        address = sh(container, "hostname -I").split()[0]
+        return json.loads(sh(container, f"curl -s --max-time 5 http://{address}:8000/health"))[
+            "version"]
+
+    def boot(self, host: str) -> str:
+        """When the machine's PID 1 started: changes with every reboot."""
+        return sh(self.api[host], "cut -d ' ' -f 22 /proc/1/stat")
+
+    def lifecycle(self) -> dict[str, str]:
+        groups = autoscaling().describe_auto_scaling_groups(AutoScalingGroupNames=[API_ASG])
+        return {i["InstanceId"]: i["LifecycleState"]
+                for i in groups["AutoScalingGroups"][0]["Instances"]}
+
+
+def wait_until(what: str, check, timeout: float = 180, interval: float = 3):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"{what}: not within {timeout:.0f} s (last: {last!r})")
+
+
+def dev_up(log: str) -> None:
+    """scripts/dev-up on the running twin: new machines for new instances, site.yml converged."""
+    out = REPO / "build" / "logs" / log
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w") as handle:
+        result = subprocess.run([str(REPO / "scripts" / "dev-up")], cwd=REPO,
+                                env=dict(twin_env(), DEV_PROVISION="never"), stdout=handle,
+                                stderr=subprocess.STDOUT, timeout=40 * 60, check=False)
+    assert result.returncode == 0, f"scripts/dev-up failed: build/logs/{log}"
+
+
+@pytest.fixture(scope="module")
+def fleet(dev_twin) -> Fleet:
+    """The twin with two API hosts (a zero-failure drain needs another host to take the load):
+    the dev API group is scaled to 2 in moto, and dev-up starts and converges the new machine."""
+    client = autoscaling()
+    group = client.describe_auto_scaling_groups(AutoScalingGroupNames=[API_ASG])[
+        "AutoScalingGroups"][0]
+    if group["DesiredCapacity"] < 2:
+        client.update_auto_scaling_group(AutoScalingGroupName=API_ASG, MaxSize=2,
+                                         DesiredCapacity=2)
+        wait_until("moto launches the second API instance",
+                   lambda: len(client.describe_auto_scaling_groups(
+                       AutoScalingGroupNames=[API_ASG])["AutoScalingGroups"][0]["Instances"]) == 2)
+        dev_up("dev-up-runbooks.log")
+    state = json.loads((REPO / ".dev" / "twin.json").read_text())
+    machines = state["machines"]
+    nginx = next(m for m in machines if m["role"] == "nginx")
+    port = int(next(p for p in nginx["ports"] if p.endswith(":443")).split(":")[1])
+    inventory = json.loads(subprocess.run(
+        [str(VENV_BIN / "ansible-inventory"), "-i", "inventories/dev", "--list"], cwd=REPO,
+        env=twin_env(), capture_output=True, text=True, check=True).stdout)
+    by_id = {m["instance_id"]: m["name"] for m in machines if m["role"] == "api"}
+    api = {host: by_id[host.split("-", 1)[1]] for host in inventory["api"]["hosts"]}
+    assert len(api) == 2, api
+    fleet = Fleet(nginx=nginx["name"], port=port, api=api)
+    for host in api:
+        wait_until(f"{host} answers /ready", lambda h=host: fleet.ready(h) == 200)
+    assert fleet.drained() == set()
+    return fleet
+
+
+def make_upgradable(container: str) -> str:
+    """Install the previous version of tzdata (small, always updated in bookworm-updates) and say
+    a reboot is required, as a kernel update's hook does: patching then has something to do."""
+    return sh(container, (
+        "set -e; apt-get update -qq; "
+        "old=$(apt-cache madison tzdata | awk '{print $3}' | sed -n 2p); "
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --allow-downgrades tzdata=$old "
+        ">/dev/null; echo '*** System restart required ***' > /var/run/reboot-required; "
+        "echo tzdata >> /var/run/reboot-required.pkgs; echo $old"))
+
+
+def run_under_load(fleet: Fleet, name: str, *args: str):
+    """Run a runbook while the load generator sends requests through nginx."""
+    from loadgen import LoadGenerator
+
+    load = LoadGenerator(fleet.url, server_name=SITE_NAME, rate=LOAD_RATE, threads=8,
+                         min_requests=LOAD_MIN, max_duration=1500)
+    with load:
+        run = playbook(name, *args, env=twin_env())
+    print(f"{name}: {run.seconds:.0f} s; load: {json.dumps(load.result.summary())}")
+    return run, load.result
+
+
+def report(run: Run, kind: str) -> dict:
+    """The JSON report a runbook wrote (its path is printed at the end of its report)."""
+    paths = sorted((REPO / ".cache" / "runbooks").glob(f"{kind}-*.json"))
+    assert paths, run.tail()
+    return json.loads(paths[-1].read_text())
+
+
+@pytest.mark.integration
+def test_patch_reboots_every_api_host_with_no_failed_request(fleet):
+    before = {host: fleet.boot(host) for host in fleet.api}
+    old = {host: make_upgradable(container) for host, container in fleet.api.items()}
+
+    run, load = run_under_load(fleet, "patch.yml", *extra(
+        patch_groups=["api"], patch_updates="all", patch_serial_api=1))
+
+    assert run.returncode == 0, run.tail()
+    assert load.failed == 0, load.summary()
+    assert load.sent >= LOAD_MIN
+    rows = {row["host"]: row for row in report(run, "patch")["hosts"]}
+    assert set(rows) == set(fleet.api), rows
+    for host, row in rows.items():
+        assert row["status"] == "patched", row
+        assert row["rebooted"] is True, row
+        assert any(p.startswith(f"tzdata {old[host]} -> ") for p in row["packages"]), row
+        assert row["kernel_before"] and row["kernel_after"], row
+        assert fleet.boot(host) != before[host], f"{host} did not reboot"
+    assert "host" in run.stdout and "tzdata" in run.stdout, "the report is printed"
+    assert fleet.drained() == set()
+    assert set(fleet.lifecycle().values()) == {"InService"}
+
+
+@pytest.fixture
+def broken_host(fleet):
+    """The second API host of the play, made unable to become ready after a reboot (its API
+    container no longer starts with Docker); repaired and put back afterwards."""
+    host = list(fleet.api)[-1]
+    container = fleet.api[host]
+    ids = sh(container, "docker ps -q --filter label=ideation-service=api").split()
+    assert ids, "no API container on the host"
+    sh(container, f"docker update --restart=no {' '.join(ids)}")
+    yield host
+    sh(container, f"docker update --restart=unless-stopped {' '.join(ids)}; "
+                  f"docker start {' '.join(ids)}")
+    wait_until(f"{host} answers /ready again", lambda: fleet.ready(host) == 200)
+    back = subprocess.run([str(VENV_BIN / "ansible-playbook"), "playbooks/nginx.yml", "-i",
+                           "inventories/dev", "--tags", "nginx_upstream"], cwd=REPO,
+                          env=twin_env(), capture_output=True, text=True, check=False)
+    assert back.returncode == 0, back.stdout[-3000:]
+    instance = host.split("-", 1)[1]
+    if fleet.lifecycle().get(instance) == "Standby":
+        autoscaling().exit_standby(AutoScalingGroupName=API_ASG, InstanceIds=[instance])
+
+
+@pytest.mark.integration
+def test_patch_stops_at_a_host_that_never_becomes_ready(fleet, broken_host):
+    for container in fleet.api.values():
+        make_upgradable(container)
+    healthy = next(host for host in fleet.api if host != broken_host)
+
+    run, load = run_under_load(fleet, "patch.yml", *extra(
+        patch_groups=["api"], patch_updates="all", patch_serial_api=1, patch_ready_timeout=45))
+
+    assert run.returncode != 0
+    assert (f"{broken_host} could not be patched: the API did not answer /ready with 200 within "
+            "45 s after patching") in run.stdout, run.tail()
+    assert "It stays out of rotation" in run.stdout
+    assert load.failed == 0, load.summary()
+    assert load.sent >= LOAD_MIN
+    assert fleet.drained() == {broken_host}
+    states = fleet.lifecycle()
+    assert states[broken_host.split("-", 1)[1]] == "Standby"
+    assert states[healthy.split("-", 1)[1]] == "InService"
+    assert fleet.ready(healthy) == 200
+    rows = {row["host"]: row for row in report(run, "patch")["hosts"]}
+    assert rows[healthy]["status"] == "patched"
+    assert rows[broken_host]["status"] == "failed"
+
+
+def build_image(tag: str, *options: str) -> Path:
+    result = subprocess.run([str(REPO / "scripts" / "build-app-image"), *options, tag], cwd=REPO,
+                            capture_output=True, text=True, timeout=900, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return REPO / "build" / "images" / f"ideation-app_{tag}.tar.gz"
+
+
+@pytest.fixture(scope="module")
+def original_release(fleet) -> str:
+    versions = {fleet.version(host) for host in fleet.api}
+    assert len(versions) == 1, versions
+    return versions.pop()
+
+
+@pytest.mark.integration
+def test_deploy_a_new_tag_with_no_failed_request(fleet, original_release):
+    archive = build_image("runbooks-2")
+
+    run, load = run_under_load(fleet, "deploy.yml", *extra(
+        deploy_tag="runbooks-2", deploy_image_archive=str(archive), deploy_groups=["api"],
+        deploy_serial_api=1))
+
+    assert run.returncode == 0, run.tail()
+    assert load.failed == 0, load.summary()
+    assert load.sent >= LOAD_MIN
+    assert {fleet.version(host) for host in fleet.api} == {"runbooks-2"}
+    assert set(load.versions) == {original_release, "runbooks-2"}, load.versions
+    assert fleet.drained() == set()
+    for container in fleet.api.values():
+        record = json.loads(sh(container, "cat /var/lib/ideation/release.json"))
+        assert (record["tag"], record["previous"]) == ("runbooks-2", original_release)
+
+
+@pytest.mark.integration
+def test_deploy_of_a_never_ready_tag_rolls_back_and_stops(fleet, original_release):
+    archive = build_image("runbooks-broken", "--broken", "never-ready")
+    first = next(iter(fleet.api))
+
+    run, load = run_under_load(fleet, "deploy.yml", *extra(
+        deploy_tag="runbooks-broken", deploy_image_archive=str(archive), deploy_groups=["api"],
+        deploy_serial_api=1, deploy_ready_timeout=30))
+
+    assert run.returncode != 0
+    assert f"{first}: release runbooks-broken did not become ready" in run.stdout, run.tail()
+    assert "Rolled back: it serves runbooks-2 again and is back in rotation" in run.stdout
+    assert load.failed == 0, load.summary()
+    assert load.sent >= LOAD_MIN
+    assert "runbooks-broken" not in load.versions
+    assert {fleet.version(host) for host in fleet.api} == {"runbooks-2"}
+    assert fleet.drained() == set()
+    rows = report(run, "deploy")["hosts"]
+    assert [row["host"] for row in rows] == [first], "the rollout stops after the first batch"
+    assert rows[0]["result"] == "rolled back, in rotation"
+
+
+@pytest.mark.integration
+def test_rollback_returns_to_the_previous_release(fleet, original_release):
+    run = playbook("rollback.yml", *extra(deploy_groups=["api"], deploy_serial_api=1),
+                   env=twin_env())
+    assert run.returncode == 0, run.tail()
+    assert {fleet.version(host) for host in fleet.api} == {original_release}
+    assert fleet.drained() == set()
