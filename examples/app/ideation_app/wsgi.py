@@ -10,6 +10,8 @@ from .config import Settings
 from .db import Database, PostgresIdeaStore
 from .web import create_app
 
+WORKER_BOOT_ERROR = 3  # gunicorn.arbiter.Arbiter.WORKER_BOOT_ERROR
+
 logging.basicConfig(
     level=os.environ.get("LOG_LEVEL", "info").upper(),
     format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -17,9 +19,10 @@ logging.basicConfig(
 settings = Settings.from_env()
 if settings.broken == "exit":
     # A deliberately broken build (scripts/build-app-image --broken exit): the worker fails to
-    # boot and gunicorn exits, as a release with a fatal start-up error would.
+    # boot and gunicorn exits, as a release with a fatal start-up error would. Exit status 3 is
+    # gunicorn's "worker failed to boot", which stops the master instead of respawning workers.
     logging.getLogger(__name__).critical("deliberately broken build: exiting at start")
-    sys.exit(1)
+    sys.exit(WORKER_BOOT_ERROR)
 
 
 def _redis_ping() -> None:

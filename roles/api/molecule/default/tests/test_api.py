@@ -126,6 +126,14 @@ def test_the_broken_release_failed_the_play_clearly(host):
     assert "ideation/app:broken" in message, message
 
 
+def test_a_release_that_dies_at_start_fails_fast_and_clearly(host):
+    message = host.file("/root/broken-exit-deploy.txt").content_string
+    assert "ideation/app:broken-exit" in message, message
+    assert "is exited (exit code 3) instead of becoming ready" in message, message
+    assert "Worker failed to boot" in message, message
+    assert "keeps serving" in message, message
+
+
 def test_the_broken_release_left_the_old_container_serving_without_a_lost_request(host, base):
     report = load_report(host, "broken")
     assert report["failures"] == [], report["failures"][:5]
