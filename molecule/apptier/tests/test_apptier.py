@@ -97,9 +97,12 @@ def test_pgbouncer_pools_in_transaction_mode_with_the_configured_sizes(host, wor
 def test_a_broken_image_fails_the_play(host):
     outcome = json.loads(
         (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "broken-deploy.json").read_text())
-    assert outcome["rc"] != 0, outcome["stdout"][-2000:]
-    assert "did not become ready" in outcome["stdout"], outcome["stdout"][-2000:]
-    assert "ideation/app:broken" in outcome["stdout"]
+    output = outcome["output"]
+    assert outcome["rc"] == 2, output[-3000:]
+    assert "Fail the deploy" in output
+    assert "did not become ready" in output, output[-3000:]
+    assert "ideation/app:broken" in output
+    assert "keeps serving" in output
 
 
 def test_the_old_container_keeps_serving_after_the_broken_deploy(host, base):
