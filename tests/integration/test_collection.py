@@ -37,10 +37,13 @@ def installed_collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert build.returncode == 0, build.stderr
     (artifact,) = work.glob("ideation-platform-*.tar.gz")
     install_path = work / "collections"
+    # --force: ansible-galaxy skips a collection it finds in any configured path (for example one
+    # that ansible-lint or Molecule installed under ~/.ansible), and the path must hold this build.
     install = _run(["ansible-galaxy", "collection", "install", str(artifact), "--no-deps",
-                    "-p", str(install_path)], cwd=work)
+                    "--force", "-p", str(install_path)], cwd=work)
     assert install.returncode == 0, install.stderr
-    assert (install_path / "ansible_collections/ideation/platform/roles/common/tasks").is_dir()
+    assert (install_path / "ansible_collections/ideation/platform/roles/common/tasks").is_dir(), (
+        install.stdout)
     assert not (install_path / "ansible_collections/ideation/platform/.collections").exists()
     return install_path
 
