@@ -205,6 +205,13 @@ def test_instance_role_carries_the_design_policy(moto_server):
     assert statements["Secrets"]["Resource"] == "arn:aws:secretsmanager:*:*:secret:ideation/*"
     assert statements["Decrypt"]["Action"] == ["kms:Decrypt"]
     assert statements["Decrypt"]["Resource"].startswith("arn:aws:kms:us-east-1:")
+    # Beyond the design: what Prometheus's EC2 discovery and Alertmanager's SNS receiver need.
+    observability = iam.get_role_policy(RoleName=f"{PREFIX}-instance",
+                                        PolicyName="ideation-observability")["PolicyDocument"]
+    extra = {s["Sid"]: s for s in observability["Statement"]}
+    assert "ec2:DescribeInstances" in extra["DiscoverTargets"]["Action"]
+    assert extra["NotifyAlerts"]["Action"] == ["sns:Publish"]
+    assert extra["NotifyAlerts"]["Resource"] == f"arn:aws:sns:us-east-1:*:{PREFIX}-alerts"
     profile = iam.get_instance_profile(InstanceProfileName=f"{PREFIX}-instance")["InstanceProfile"]
     assert [r["RoleName"] for r in profile["Roles"]] == [f"{PREFIX}-instance"]
 
