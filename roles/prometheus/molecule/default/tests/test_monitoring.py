@@ -130,7 +130,7 @@ def test_blackbox_probe_and_redis_queue_length_reach_prometheus(host):
     )
     assert probe[0]["metric"]["instance"] == f"{RECORDER}/health"
     queue = _wait("the Celery queue length",
-                  lambda: _query(host, "prometheus-mon1", 'redis_key_size{key="celery"}'))
+                  lambda: _query(host, "prometheus-mon1", 'redis_key_size{key="ideation"}'))
     assert queue[0]["value"][1] == "3"
 
 
