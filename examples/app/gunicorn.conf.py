@@ -2,6 +2,11 @@
 
 import os
 
+# prometheus_client picks its mode when first imported: multiprocess for gunicorn's workers only
+# (each is a process; /metrics aggregates their files). The image does not set this variable, so
+# every other process of the image keeps its metrics in memory.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/prometheus-multiproc")
+
 from ideation_app import metrics
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000").replace(",", " ").split()

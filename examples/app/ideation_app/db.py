@@ -1,6 +1,6 @@
 """PostgreSQL access through PgBouncer (transaction pooling): schema-qualified names, no session
-state, one short transaction per operation. psycopg2 is imported when first needed, so the rest
-of the app can be tested without it."""
+state, one short transaction per operation, each timed in db_query_duration_seconds{operation}.
+psycopg2 is imported when first needed, so the rest of the app can be tested without it."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from . import metrics
 from .config import Settings
 from .ideas import Idea, NewIdea
 
@@ -63,10 +64,11 @@ class Database:
         return self._connect(**self._settings.database_dsn())
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Any]:
+    def transaction(self, operation: str) -> Iterator[Any]:
         """A cursor inside one transaction: committed on success, rolled back on error; the
-        connection is dropped when it broke, so the next call reconnects."""
-        with self._lock:
+        connection is dropped when it broke, so the next call reconnects. The whole of it
+        (connecting included) is timed as `operation`, one of metrics.DB_OPERATIONS."""
+        with metrics.db_operation(operation), self._lock:
             if self._conn is None or self._conn.closed:
                 self._conn = self._new_connection()
             conn = self._conn
@@ -91,7 +93,7 @@ class Database:
 
     def ping(self) -> None:
         """Raise unless the database answers a query."""
-        with self.transaction() as cursor:
+        with self.transaction("ping") as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
 
@@ -101,7 +103,7 @@ class Database:
     def migrate(self) -> list[int]:
         """Apply the migrations not yet applied, under a transaction-scoped advisory lock (safe
         through PgBouncer in transaction mode). Returns the versions applied now."""
-        with self.transaction() as cursor:
+        with self.transaction("migrate") as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,))
             if cursor.fetchone() is None:
@@ -149,7 +151,7 @@ class PostgresIdeaStore:
         self.db = database
 
     def create(self, new: NewIdea) -> Idea:
-        with self.db.transaction() as cursor:
+        with self.db.transaction("create") as cursor:
             cursor.execute(
                 self.db._sql(
                     "INSERT INTO {schema}.ideas (id, title, description, submitter)"
@@ -160,7 +162,7 @@ class PostgresIdeaStore:
             return _idea(cursor.fetchone())
 
     def get(self, idea_id: uuid.UUID) -> Idea | None:
-        with self.db.transaction() as cursor:
+        with self.db.transaction("get") as cursor:
             cursor.execute(
                 self.db._sql(f"SELECT {_COLUMNS} FROM {{schema}}.ideas WHERE id = %s"),
                 (str(idea_id),),
@@ -169,7 +171,7 @@ class PostgresIdeaStore:
         return _idea(row) if row else None
 
     def mark_processed(self, idea_id: uuid.UUID, word_count: int, keywords: list[str]) -> bool:
-        with self.db.transaction() as cursor:
+        with self.db.transaction("mark_processed") as cursor:
             cursor.execute(
                 self.db._sql(
                     "UPDATE {schema}.ideas SET status = 'processed', processed_at = now(),"
@@ -180,7 +182,7 @@ class PostgresIdeaStore:
             return cursor.rowcount == 1
 
     def stale_submitted(self, older_than_seconds: int, limit: int) -> list[uuid.UUID]:
-        with self.db.transaction() as cursor:
+        with self.db.transaction("stale_submitted") as cursor:
             cursor.execute(
                 self.db._sql(
                     "SELECT id FROM {schema}.ideas WHERE status = 'submitted'"

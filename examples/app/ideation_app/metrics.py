@@ -1,11 +1,18 @@
-"""Prometheus metrics of the HTTP API. Under gunicorn every worker is a process, so
-prometheus_client runs in multiprocess mode (PROMETHEUS_MULTIPROC_DIR, set in the image) and
-/metrics aggregates the files all workers write."""
+"""Prometheus metrics of the app (design section 9): the HTTP API's requests, its database
+operations and its Redis operations. Labels take values from small fixed sets only (route
+patterns, operation names), never ids or SQL.
+
+Under gunicorn every worker is a process, so prometheus_client runs in multiprocess mode there:
+gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR before this module first imports
+prometheus_client, and /metrics aggregates the files all workers write. Every other process of
+the image (the command line, Celery workers, beat, Flower) keeps its metrics in memory."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from prometheus_client import (
@@ -24,6 +31,51 @@ REQUESTS = Counter(
 DURATION = Histogram(
     "http_request_duration_seconds", "Time spent answering HTTP requests.", ["method", "path"]
 )
+
+# What the Database class does, one name per method (db.py); the only values of `operation`.
+DB_OPERATIONS = frozenset({"create", "get", "mark_processed", "stale_submitted", "ping",
+                           "migrate"})
+DB_QUERY_DURATION = Histogram(
+    "db_query_duration_seconds",
+    "Time spent in a database operation (one transaction through PgBouncer, connecting"
+    " included), failed ones too.",
+    ["operation"],
+    # Queries through PgBouncer take milliseconds: finer low buckets than the default.
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+# The API's own Redis operations: the /ready ping, and handing an idea to the workers (the
+# Celery publish to the broker).
+REDIS_OPERATIONS = frozenset({"ping", "enqueue"})
+REDIS_OPERATIONS_TOTAL = Counter(
+    "redis_operations_total", "Redis operations attempted, by outcome (ok or error).",
+    ["operation", "outcome"],
+)
+
+
+def _checked(operation: str, allowed: frozenset[str]) -> str:
+    if operation not in allowed:
+        raise ValueError(f"unknown operation {operation!r}; one of {sorted(allowed)}")
+    return operation
+
+
+@contextlib.contextmanager
+def db_operation(operation: str) -> Iterator[None]:
+    """Time the block in db_query_duration_seconds{operation}, whether it succeeds or not."""
+    with DB_QUERY_DURATION.labels(_checked(operation, DB_OPERATIONS)).time():
+        yield
+
+
+@contextlib.contextmanager
+def redis_operation(operation: str) -> Iterator[None]:
+    """Count the block in redis_operations_total{operation, outcome}; exceptions propagate."""
+    _checked(operation, REDIS_OPERATIONS)
+    try:
+        yield
+    except BaseException:
+        REDIS_OPERATIONS_TOTAL.labels(operation, "error").inc()
+        raise
+    REDIS_OPERATIONS_TOTAL.labels(operation, "ok").inc()
 
 
 def multiproc_dir() -> str:

@@ -11,7 +11,7 @@ import uuid
 
 from celery import Celery
 
-from . import ideas
+from . import ideas, metrics
 from .config import Settings
 from .db import Database, PostgresIdeaStore
 from .storage import archive
@@ -89,5 +89,7 @@ def sweep_submitted() -> int:
 
 
 def enqueue(idea_id: uuid.UUID) -> None:
-    """Hand an idea to the workers (the API calls this after storing it)."""
-    app.send_task(PROCESS_TASK, args=[str(idea_id)], queue=settings.task_queue)
+    """Hand an idea to the workers (the API calls this after storing it): one publish to the
+    Redis broker, counted in redis_operations_total{operation="enqueue"}."""
+    with metrics.redis_operation("enqueue"):
+        app.send_task(PROCESS_TASK, args=[str(idea_id)], queue=settings.task_queue)

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 
+from . import metrics
 from .config import Settings
 from .db import Database, PostgresIdeaStore
 from .web import create_app
@@ -28,9 +29,10 @@ if settings.broken == "exit":
 def _redis_ping() -> None:
     import redis
 
-    redis.Redis.from_url(
-        settings.broker_url(), socket_connect_timeout=2, socket_timeout=2
-    ).ping()
+    with metrics.redis_operation("ping"):
+        redis.Redis.from_url(
+            settings.broker_url(), socket_connect_timeout=2, socket_timeout=2
+        ).ping()
 
 
 def _enqueue(idea_id) -> None:

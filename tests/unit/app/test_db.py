@@ -3,15 +3,34 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+
 import pytest
+
+pytest.importorskip("prometheus_client")
+
 from ideation_app.config import Settings
-from ideation_app.db import MIGRATION_LOCK, MIGRATIONS, Database, SchemaMissingError
+from ideation_app.db import (
+    MIGRATION_LOCK,
+    MIGRATIONS,
+    Database,
+    PostgresIdeaStore,
+    SchemaMissingError,
+)
+from ideation_app.ideas import NewIdea
+from ideation_app.metrics import DB_OPERATIONS, REGISTRY
+
+IDEA_ID = uuid.UUID("0b8f2a4c-5d6e-4f70-8a9b-0c1d2e3f4a5b")
+IDEA_ROW = (str(IDEA_ID), "Trees", "", "", "submitted", dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+            None, None, [])
 
 
 class FakeCursor:
     def __init__(self, conn: FakeConnection) -> None:
         self.conn = conn
         self._rows: list[tuple] = []
+        self.rowcount = -1
 
     def __enter__(self):
         return self
@@ -30,6 +49,12 @@ class FakeCursor:
             self._rows = [(v,) for v in sorted(self.conn.versions)]
         elif sql.startswith('INSERT INTO "ideation".schema_migrations'):
             self.conn.pending.add(params[0])
+        elif "RETURNING id, title" in sql or sql.startswith("SELECT id, title"):
+            self._rows = [IDEA_ROW]
+        elif sql.startswith('SELECT id FROM "ideation".ideas'):
+            self._rows = [(str(IDEA_ID),)]
+        elif sql.startswith('UPDATE "ideation".ideas'):
+            self.rowcount = 1
         else:
             self._rows = [(1,)]
 
@@ -116,9 +141,54 @@ def test_a_broken_connection_is_replaced_on_the_next_call(database, server):
 
 
 def test_an_error_in_a_transaction_rolls_it_back_and_keeps_the_connection(database, server):
-    with pytest.raises(RuntimeError), database.transaction() as cursor:
+    with pytest.raises(RuntimeError), database.transaction("ping") as cursor:
         cursor.execute("SELECT 1")
         raise RuntimeError("application error")
     database.ping()
     assert len(server["connections"]) == 1
     assert server["connections"][0].rollbacks == 1
+
+
+def timed(operation: str) -> float:
+    """How many times db_query_duration_seconds observed `operation` in this process."""
+    return REGISTRY.get_sample_value("db_query_duration_seconds_count",
+                                     {"operation": operation}) or 0.0
+
+
+def test_every_database_operation_is_timed_under_its_own_name(database):
+    store = PostgresIdeaStore(database)
+    before = {operation: timed(operation) for operation in DB_OPERATIONS}
+    calls = {
+        "ping": database.ping,
+        "migrate": database.migrate,
+        "create": lambda: store.create(NewIdea("Trees")),
+        "get": lambda: store.get(IDEA_ID),
+        "mark_processed": lambda: store.mark_processed(IDEA_ID, 1, ["trees"]),
+        "stale_submitted": lambda: store.stale_submitted(300, 10),
+    }
+    assert set(calls) == DB_OPERATIONS
+    for operation, call in calls.items():
+        call()
+        assert timed(operation) == before[operation] + 1, operation
+    assert store.get(IDEA_ID).title == "Trees"
+    assert timed("get") == before["get"] + 2
+    buckets = [s for m in REGISTRY.collect() if m.name == "db_query_duration_seconds"
+               for s in m.samples if s.name.endswith("_bucket")]
+    assert {s.labels["operation"] for s in buckets} >= DB_OPERATIONS
+    assert "0.001" in {s.labels["le"] for s in buckets}  # finer than the default buckets
+
+
+def test_a_failed_operation_is_timed_too(database, server):
+    database.ping()
+    server["connections"][0].fail_with = ConnectionError("server closed the connection")
+    before = timed("ping")
+    with pytest.raises(ConnectionError):
+        database.ping()
+    assert timed("ping") == before + 1
+
+
+def test_an_unknown_operation_name_is_refused_before_any_query(database, server):
+    with pytest.raises(ValueError, match="unknown operation 'SELECT 1'"), \
+            database.transaction("SELECT 1"):
+        pass
+    assert server["connections"] == []
