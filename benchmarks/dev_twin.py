@@ -44,10 +44,13 @@ DEV_UP_STEPS = ("set-up", "moto", "provision", "machines", "inventory", "site.ym
 def env() -> dict[str, str]:
     """dev-up's environment for Ansible: moto on loopback and dummy credentials."""
     values = dict(os.environ, ANSIBLE_FORCE_COLOR="0", NO_COLOR="1", PYTHONUNBUFFERED="1")
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+    # As scripts/dev-up exports it: nothing that could point boto3 anywhere but moto.
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+                 "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_URL", "EC2_URL", "S3_URL"):
         values.pop(name, None)
     values.update(AWS_ENDPOINT_URL=MOTO_URL, AWS_ACCESS_KEY_ID="testing",
-                  AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+                  AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+                  AWS_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
     values["PATH"] = f"{ROOT / '.venv' / 'bin'}:{values.get('PATH', '')}"
     return values
 

@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""A no-op site.yml re-run on the converged dev twin: stock Ansible, the shipped ansible.cfg,
+and the shipped one with Mitogen's strategy. Prints figures only (nothing is asserted).
+
+    .venv/bin/python benchmarks/site_noop.py [--runs 3] [--mitogen [DIR] | --no-mitogen]
+                                              [--check] [--profile N]
+
+Needs a converged twin (sudo scripts/dev-up); it changes nothing on it. Each configuration runs
+`ansible-playbook site.yml -i inventories/dev` N times (default 3), interleaved (stock, shipped,
+mitogen, stock, ...) so that the machine's other load falls on all of them alike; the SSH master
+connections of the twin (.dev/cp) are closed before every run, so none inherits another's.
+
+- stock: a throwaway ansible.cfg with only what the project needs to work at all (the
+  collection and roles paths, the aws_ec2 inventory plugin enabled, a directory for the
+  inventory cache the aws_ec2.yml source asks for) and ansible.posix.profile_tasks (shipped
+  too; it shows where the time goes). Everything else is ansible-core's default: forks 5, no
+  pipelining, ControlPersist 60 s, implicit gathering of all facts at every play, facts in
+  memory only; `--flush-cache` on every run, so the inventory is read from moto each time as
+  it would be without a cache. The SSH settings the twin needs (its ssh_config, ProxyJump
+  through the bastion) come from the inventory, as they do for every configuration.
+- shipped: the repository's ansible.cfg as it is (caches as they are: warm on a re-run).
+- mitogen: the shipped ansible.cfg plus ANSIBLE_STRATEGY_PLUGINS from DIR (default
+  .cache/mitogen: `pip install --target .cache/mitogen mitogen`) and
+  ANSIBLE_STRATEGY=mitogen_linear. Skipped with --no-mitogen or when DIR has no Mitogen.
+
+Per configuration: median wall time, host-tasks (the recap's ok + changed + skipped + failed,
+summed over the hosts) per second of wall time, changed count (0 on a converged twin), and the
+ratio to stock; the 1-minute load average before each run. --check adds `--check --diff` to
+every run. --profile N prints, per configuration, the seconds profile_tasks gave each role and
+the N slowest tasks (last run). Logs: build/logs/bench-site-<config>-<run>.log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dev_twin import ROOT, env, host_tasks  # the twin's environment, as dev-up exports it
+
+LOGS = ROOT / "build" / "logs"
+DEV = ROOT / ".dev"
+DEFAULT_MITOGEN = ROOT / ".cache" / "mitogen"
+# profile_tasks' line after each task: "Thursday 26 November 2026  09:49:32 +0000 (0:00:03.010)"
+STAMP = re.compile(r"^\w+day \d+ \w+ \d+\s+[\d:]+ [+-]\d{4} \((\d+):(\d\d):(\d\d\.\d+)\)")
+TASK = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?P<name>.*?)\] \*")
+
+STOCK_CFG = """\
+# Stock ansible-core settings, plus only what ideation.platform needs to work at all.
+[defaults]
+collections_path = {root}/.collections:~/.ansible/collections:/usr/share/ansible/collections
+roles_path = {root}/roles
+# Measurement only (the shipped ansible.cfg has it too): where the time goes.
+callbacks_enabled = ansible.posix.profile_tasks
+
+[inventory]
+enable_plugins = amazon.aws.aws_ec2, host_list, script, auto, yaml, ini, toml
+# inventories/dev/aws_ec2.yml asks for a jsonfile cache, which needs a directory; every stock
+# run passes --flush-cache, so it is written but never read.
+cache_connection = {cache}
+"""
+
+
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+def close_connections() -> None:
+    """Close the SSH master connections Ansible keeps to the twin (as scripts/dev-up does)."""
+    for socket in (DEV / "cp").glob("*"):
+        if socket.is_socket():
+            subprocess.run(["ssh", "-O", "exit", "-o", f"ControlPath={socket}", "twin"],
+                           capture_output=True, check=False)
+
+
+def configurations(workdir: Path, mitogen: Path | None) -> dict[str, tuple[dict, list[str]]]:
+    """Each configuration's extra environment and extra ansible-playbook arguments."""
+    stock_cfg = workdir / "ansible.cfg"
+    stock_cfg.write_text(STOCK_CFG.format(root=ROOT, cache=workdir / "inventory-cache"))
+    found = {
+        "stock": ({"ANSIBLE_CONFIG": str(stock_cfg)}, ["--flush-cache"]),
+        "shipped": ({"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}, []),
+    }
+    if mitogen:
+        found["mitogen"] = ({
+            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+            "ANSIBLE_STRATEGY_PLUGINS": str(mitogen / "ansible_mitogen/plugins/strategy"),
+            "ANSIBLE_STRATEGY": "mitogen_linear",
+        }, [])
+    return found
+
+
+def profile(output: str) -> tuple[collections.Counter, collections.Counter]:
+    """Seconds per task and per role, from profile_tasks' line after each task."""
+    tasks: collections.Counter = collections.Counter()
+    current = None
+    for line in output.splitlines():
+        task = TASK.match(line)
+        if task:
+            current = task["name"]
+            continue
+        stamp = STAMP.match(line)
+        if stamp and current:
+            hours, minutes, seconds = stamp.groups()
+            tasks[current] += int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+            current = None
+    roles: collections.Counter = collections.Counter()
+    for name, seconds in tasks.items():
+        roles[name.split(" : ")[0] if " : " in name else name] += seconds
+    return tasks, roles
+
+
+def run(name: str, index: int, extra_env: dict, extra_args: list[str], check: bool) -> dict:
+    """One timed site.yml run; its figures. Exits with the log's tail when it fails."""
+    args = ["ansible-playbook", "site.yml", "-i", "inventories/dev", *extra_args]
+    if check:
+        args += ["--check", "--diff"]
+    values = env()
+    for key in [k for k in values if k.startswith("ANSIBLE_")]:
+        del values[key]  # the configuration decides, not the caller's environment
+    values.update(ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", **extra_env)
+    log = LOGS / f"bench-site-{name}-{index}.log"
+    close_connections()
+    before = load()
+    start = time.perf_counter()
+    result = subprocess.run(args, cwd=ROOT, env=values, capture_output=True, text=True,
+                            check=False)
+    seconds = time.perf_counter() - start
+    output = result.stdout + result.stderr
+    log.write_text(output)
+    if result.returncode != 0:
+        tail = "\n".join(output.splitlines()[-40:])
+        sys.exit(f"{name}: {' '.join(args)} failed ({result.returncode}); log {log}:\n{tail}")
+    count, changed, hosts = host_tasks(output)
+    print(f"  {name:<8} run {index}: {seconds:6.1f} s, {count} host-tasks on {hosts} hosts, "
+          f"{changed} changed (load {before:.2f})", flush=True)
+    return {"seconds": seconds, "tasks": count, "changed": changed, "load": before,
+            "output": output}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3, help="runs per configuration (median)")
+    parser.add_argument("--mitogen", type=Path, default=DEFAULT_MITOGEN, metavar="DIR",
+                        help="where `pip install --target` put Mitogen (default .cache/mitogen)")
+    parser.add_argument("--no-mitogen", action="store_true", help="skip the Mitogen runs")
+    parser.add_argument("--only", nargs="+", choices=("stock", "shipped", "mitogen"),
+                        help="run only these configurations")
+    parser.add_argument("--check", action="store_true", help="runs with --check --diff")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="print seconds per role and the N slowest tasks per configuration")
+    options = parser.parse_args()
+    if not (DEV / "twin.json").is_file():
+        sys.exit("no dev twin here: sudo scripts/dev-up first")
+    mitogen = None
+    if not options.no_mitogen:
+        if (options.mitogen / "ansible_mitogen").is_dir():
+            mitogen = options.mitogen.resolve()
+        else:
+            print(f"(no Mitogen in {options.mitogen}: its runs are skipped)")
+
+    LOGS.mkdir(parents=True, exist_ok=True)
+    print(f"site.yml no-op re-run on the dev twin{' (--check --diff)' if options.check else ''}"
+          f": {options.runs} runs per configuration, interleaved; {os.cpu_count()} cores; "
+          "1-min load average before each run")
+    with tempfile.TemporaryDirectory(prefix="site-noop-") as tmp:
+        configs = configurations(Path(tmp), mitogen)
+        if options.only:
+            configs = {k: v for k, v in configs.items() if k in options.only}
+        results: dict[str, list[dict]] = {name: [] for name in configs}
+        for index in range(1, options.runs + 1):
+            for name, (extra_env, extra_args) in configs.items():
+                results[name].append(run(name, index, extra_env, extra_args, options.check))
+
+    print(f"\n  {'config':<8} {'median s':>9} {'host-tasks':>10} {'tasks/s':>8} {'changed':>8}"
+          f" {'load':>11} {'vs stock':>9}")
+    baseline = statistics.median(r["seconds"] for r in results["stock"]) \
+        if results.get("stock") else None
+    for name, runs in results.items():
+        seconds = statistics.median(r["seconds"] for r in runs)
+        tasks = statistics.median(r["tasks"] for r in runs)
+        loads = [r["load"] for r in runs]
+        ratio = f"{baseline / seconds:8.2f}x" if baseline else "-"
+        print(f"  {name:<8} {seconds:9.1f} {tasks:10.0f} {tasks / seconds:8.2f} "
+              f"{max(r['changed'] for r in runs):8d} {min(loads):5.2f}-{max(loads):<5.2f} "
+              f"{ratio:>9}")
+    if "shipped" in results and baseline:
+        shipped = statistics.median(r["seconds"] for r in results["shipped"])
+        print(f"  target: shipped at least 3x faster than stock; "
+              f"measured {baseline / shipped:.2f}x")
+
+    for name, runs in results.items() if options.profile else ():
+        tasks, roles = profile(runs[-1]["output"])
+        print(f"\n  {name}, last run, seconds per role (profile_tasks): "
+              + ", ".join(f"{role.split('.')[-1]} {s:.1f}" for role, s in roles.most_common()))
+        for task, seconds in tasks.most_common(options.profile):
+            print(f"    {seconds:6.2f} s  {task}")
+
+
+if __name__ == "__main__":
+    main()
