@@ -8,6 +8,7 @@ verify, destroy) for role scenarios (roles/<role>/molecule/<scenario>) and the m
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -29,6 +30,40 @@ def _scenarios() -> list:
     return found
 
 
+# Test secrets the scenarios plant in their variables. None may appear in what the roles under
+# test print (converge, idempotence, side_effect); the scenarios' own fixture plays (prepare)
+# and the verifier may show them.
+PLANTED_SECRETS = (
+    "molecule-db-secret-4f1c", "molecule-redis-secret-9d2e", "molecule-flower-secret-77",
+    "apptier-db-secret-7b21", "apptier-redis-secret-3c88", "apptier-console-secret",
+    "apptier-exporter-secret", "apptier-master-secret", "molecule-not-a-secret",
+    "molecule-admin-password", "molecule-grafana-secret-key", "master-secret", "admin-secret",
+    "app-secret",
+)
+ROLE_ACTIONS = ("converge", "idempotence", "side_effect")
+ACTION = re.compile(r"^INFO\s+\[[^\]]* > (\w+)\] Executing$")
+
+
+def role_output(log: str) -> list[str]:
+    """The lines Molecule's converge, idempotence and side_effect actions printed."""
+    lines, keep = [], False
+    for line in log.splitlines():
+        action = ACTION.match(line)
+        if action:
+            keep = action.group(1) in ROLE_ACTIONS
+        elif keep:
+            lines.append(line)
+    return lines
+
+
+def test_role_output_keeps_the_role_actions_only() -> None:
+    log = ("INFO     [default > prepare] Executing\nprepare-line\n"
+           "INFO     [default > converge] Executing\nconverge-line\n"
+           "INFO     [default > verify] Executing\nverify-line\n"
+           "INFO     [default > side_effect] Executing\nside-line\n")
+    assert role_output(log) == ["converge-line", "side-line"]
+
+
 @pytest.mark.molecule
 @pytest.mark.parametrize(("project_dir", "scenario"), _scenarios())
 def test_molecule_scenario(project_dir: Path, scenario: str) -> None:
@@ -43,3 +78,6 @@ def test_molecule_scenario(project_dir: Path, scenario: str) -> None:
     if result.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-TAIL_LINES:])
         pytest.fail(f"molecule test -s {scenario} failed in {project_dir} (log: {log}):\n{tail}")
+    leaks = [line for line in role_output(log.read_text(errors="replace"))
+             if any(secret in line for secret in PLANTED_SECRETS)]
+    assert not leaks, f"a role printed a test secret (log: {log}):\n" + "\n".join(leaks[:20])
