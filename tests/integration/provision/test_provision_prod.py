@@ -438,7 +438,7 @@ def test_log_groups_and_alarms_of_section_9(moto_server, outputs):
     errors = alarms[f"{PREFIX}-api-error-rate-high"]
     assert (errors["Threshold"], errors["Period"] * errors["EvaluationPeriods"]) == (5.0, 300)
     connections = alarms[f"{PREFIX}-db-connections-high"]
-    assert connections["Threshold"] == 360.0  # 90 % of max_connections 400
+    assert connections["Threshold"] == 540.0  # 90 % of max_connections 600
     assert connections["Period"] * connections["EvaluationPeriods"] == 120
     for node in ("001", "002", "003"):
         redis = alarms[f"{PREFIX}-redis-{node}-memory-high"]
