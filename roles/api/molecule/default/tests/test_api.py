@@ -2,6 +2,7 @@
 and refuses a release that never gets ready while the old one keeps serving."""
 
 import json
+import re
 import time
 
 import pytest
@@ -66,6 +67,40 @@ def test_metrics_count_requests_by_route(host, base):
     text = http(host, f"{base}/metrics").body
     assert 'http_requests_total{method="POST",path="/api/ideas",status="201"}' in text
     assert "http_request_duration_seconds_bucket{" in text
+
+
+def samples(text: str, name: str, **labels: str) -> list[float]:
+    """Values of the samples of `name` whose labels include `labels` (in any order)."""
+    found = []
+    for line in text.splitlines():
+        match = re.fullmatch(r"(\w+)(?:\{(.*)\})? (\S+)", line)
+        if match and match[1] == name:
+            have = dict(re.findall(r'(\w+)="([^"]*)"', match[2] or ""))
+            if labels.items() <= have.items():
+                found.append(float(match[3]))
+    return found
+
+
+def test_metrics_time_database_operations_and_count_redis_operations(host, base):
+    """Design section 9's db_query_duration_seconds and redis_operations_total, summed over
+    gunicorn's workers (multiprocess mode): the requests may land on any of them."""
+    before = http(host, f"{base}/metrics").body
+    assert http(host, f"{base}/ready").status == 200
+    created = http(host, f"{base}/api/ideas", method="POST", data=json.dumps({"title": "Gauges"}))
+    assert created.status == 201, created.body
+    after = http(host, f"{base}/metrics").body
+
+    def moved(name: str, **labels: str) -> float:
+        return sum(samples(after, name, **labels)) - sum(samples(before, name, **labels))
+
+    assert moved("db_query_duration_seconds_count", operation="create") == 1
+    assert moved("db_query_duration_seconds_count", operation="ping") >= 1
+    assert samples(after, "db_query_duration_seconds_bucket", operation="create", le="+Inf")
+    assert moved("redis_operations_total", operation="enqueue", outcome="ok") == 1
+    assert moved("redis_operations_total", operation="ping", outcome="ok") >= 1
+    assert not samples(after, "redis_operations_total", outcome="error")
+    operations = set(re.findall(r'operation="([^"]*)"', after))
+    assert operations <= {"create", "get", "ping", "enqueue"}, operations
 
 
 def test_one_container_serves_1_0_1_with_limits_and_hardening(host, base):
