@@ -6,6 +6,7 @@ A failed assertion about a service prints the unit's journal, so a red test expl
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -63,3 +64,21 @@ def default_ipv4(host) -> str:
     return host.ansible("setup", "gather_subset=network")["ansible_facts"]["ansible_default_ipv4"][
         "address"
     ]
+
+
+def metric_value(body: str, name: str, **labels: str) -> float:
+    """Sum of the samples of `name` in a Prometheus text exposition whose labels include `labels`.
+
+    0.0 when no sample matches (a counter that has not been incremented yet is absent).
+    """
+    total = 0.0
+    for line in body.splitlines():
+        # name{labels} value [timestamp]
+        sample = re.fullmatch(r"(\w+)(?:\{(.*)\})?\s+(\S+)(?:\s+-?\d+)?", line.strip())
+        if not sample or sample.group(1) != name:
+            continue
+        label_text, value = sample.group(2) or "", sample.group(3)
+        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', label_text))
+        if all(found.get(key) == wanted for key, wanted in labels.items()):
+            total += float(value)
+    return total

@@ -12,11 +12,12 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import pytest
-from ideation_testinfra import assert_running, default_ipv4, http
+from ideation_testinfra import assert_running, default_ipv4, http, metric_value
 
 testinfra_hosts = ["nginx-lb"]
 
@@ -26,6 +27,8 @@ CA = "/etc/nginx/tls/dev-ca.crt"
 RECORD = "/var/tmp/ideation-molecule"
 # The scenario's strict limit (vars/nginx.yml): 6r/m with a burst of 3, so 4 writes pass at once.
 STRICT_BURST = 3
+MTAIL_PORT = 3903
+REQUESTS = "http_requests_total"
 
 
 def https(host, name: str, path: str, *curl_args: str, address: str = "127.0.0.1", **kwargs):
@@ -79,9 +82,56 @@ def record(host, name: str) -> str:
     return host.file(f"{RECORD}/{name}").content_string
 
 
-def test_nginx_and_the_exporter_run(host):
+@pytest.fixture(scope="module")
+def mtail_url(host) -> str:
+    return f"http://{default_ipv4(host)}:{MTAIL_PORT}/metrics"
+
+
+def mtail_metrics(host, url: str) -> str:
+    response = http(host, url)
+    assert response.status == 200, response.body[:500]
+    return response.body
+
+
+def mtail_settled(host, url: str) -> str:
+    """mtail's metrics once it has counted every request made so far (its count stands still).
+
+    mtail reads the log every 250 ms: a count taken right after a request can miss it.
+    """
+    body = mtail_metrics(host, url)
+    for _ in range(20):
+        time.sleep(0.6)
+        again = mtail_metrics(host, url)
+        if metric_value(again, REQUESTS) == metric_value(body, REQUESTS):
+            return again
+        body = again
+    raise AssertionError(f"mtail's request count does not settle:\n{body}")
+
+
+def mtail_after(host, url: str, before: str, requests: int, timeout: float = 10.0) -> str:
+    """mtail's metrics once it has counted `requests` more log lines than in `before`.
+
+    mtail polls the log every 250 ms; waiting for the total keeps the exact per-label comparisons
+    that follow free of timing. A count above the total shows up in those comparisons.
+    """
+    wanted = metric_value(before, REQUESTS) + requests
+    deadline = time.monotonic() + timeout
+    while True:
+        body = mtail_metrics(host, url)
+        if metric_value(body, REQUESTS) >= wanted or time.monotonic() > deadline:
+            return body
+        time.sleep(0.25)
+
+
+def counted(before: str, after: str, **labels: str) -> float:
+    """How many more requests with these labels mtail counted in `after` than in `before`."""
+    return metric_value(after, REQUESTS, **labels) - metric_value(before, REQUESTS, **labels)
+
+
+def test_nginx_the_exporter_and_mtail_run(host):
     assert_running(host, "nginx")
     assert_running(host, "prometheus-nginx-exporter")
+    assert_running(host, "mtail")
 
 
 def test_exporter_serves_nginx_metrics_on_the_private_address_only(host):
@@ -92,6 +142,18 @@ def test_exporter_serves_nginx_metrics_on_the_private_address_only(host):
     assert re.search(r"^nginx_connections_accepted \d+", metrics.body, re.M)
     listening = [s for s in host.socket.get_listening_sockets() if s.endswith(":9113")]
     assert listening == [f"tcp://{address}:9113"]
+
+
+def test_mtail_serves_log_metrics_on_the_private_address_only(host, mtail_url):
+    address = default_ipv4(host)
+    listening = [s for s in host.socket.get_listening_sockets() if s.endswith(f":{MTAIL_PORT}")]
+    assert listening == [f"tcp://{address}:{MTAIL_PORT}"]
+    # mtail shows a metric once it has a sample.
+    before = mtail_settled(host, mtail_url)
+    assert https(host, SITE, "/").status == 200
+    body = mtail_after(host, mtail_url, before, 1)
+    assert "# TYPE http_requests_total counter" in body, body[:500]
+    assert "# TYPE http_request_duration_seconds histogram" in body, body[:500]
 
 
 def test_stub_status_answers_on_loopback_only(host):
@@ -212,9 +274,10 @@ def test_client_address_comes_from_the_trusted_proxy(host):
     assert headers["x-real-ip"] == "203.0.113.50"
 
 
-def test_submissions_beyond_the_burst_get_429(host):
+def test_submissions_beyond_the_burst_get_429_and_mtail_counts_each(host, mtail_url):
     # A client address no other test uses, through the trusted proxy: a fresh rate-limit bucket.
     client = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
+    before = mtail_settled(host, mtail_url)
     codes = statuses(
         host,
         STRICT_BURST + 5,
@@ -227,6 +290,51 @@ def test_submissions_beyond_the_burst_get_429(host):
     )
     assert codes[: STRICT_BURST + 1] == [200] * (STRICT_BURST + 1), codes
     assert codes[STRICT_BURST + 1 :] == [429] * 4, codes
+    # nginx's own 429s, and the 200s, as the nginx_log job's series.
+    after = mtail_after(host, mtail_url, before, len(codes))
+    assert counted(before, after) == len(codes), after
+    assert counted(before, after, status="429", method="POST") == 4, after
+    assert counted(before, after, status="200", method="POST") == STRICT_BURST + 1, after
+    # Every request is in the duration histogram, the 429s answered in under a millisecond too.
+    for name, labels in [("_count", {}), ("_bucket", {"le": "+Inf"})]:
+        series = f"http_request_duration_seconds{name}"
+        observed = metric_value(after, series, **labels) - metric_value(before, series, **labels)
+        assert observed == len(codes), (series, labels, after)
+
+
+def test_mtail_counts_the_real_status_not_one_written_in_the_uri(host, mtail_url):
+    # The log escapes the quotes of this query, so it cannot pose as the status field.
+    fake = '","status":429,"body_bytes_sent":0,"request_time":0.000,"upstream_addr":"'
+    before = mtail_settled(host, mtail_url)
+    code = host.check_output(
+        "curl -s -o /dev/null -w '%%{http_code}' --resolve %s:443:127.0.0.1 --cacert %s %s",
+        SITE,
+        CA,
+        f"https://{SITE}/static/missing.js?x={fake}",
+    )
+    assert code == "404"
+    after = mtail_after(host, mtail_url, before, 1)
+    assert counted(before, after) == 1, after
+    assert counted(before, after, status="404", method="GET") == 1, after
+    assert counted(before, after, status="429") == 0, after
+
+
+def test_mtail_counts_unknown_methods_as_other(host, mtail_url):
+    before = mtail_settled(host, mtail_url)
+    codes = statuses(host, 1, SITE, "/static/app.3f2a1b.js", method="BREW")
+    after = mtail_after(host, mtail_url, before, 1)
+    assert counted(before, after, status=str(codes[0]), method="other") == 1, after
+    assert "BREW" not in after
+
+
+def test_mtail_follows_the_access_log_through_rotation(host, mtail_url):
+    rotate = host.run("logrotate --force /etc/logrotate.d/nginx")
+    assert rotate.rc == 0, rotate.stderr
+    assert host.file("/var/log/nginx/access.log.1").exists
+    before = mtail_settled(host, mtail_url)
+    assert https(host, SITE, "/").status == 200
+    after = mtail_after(host, mtail_url, before, 1)
+    assert counted(before, after, status="200", method="GET") == 1, after
 
 
 def test_sign_in_is_limited_on_the_site_name_too(host):
