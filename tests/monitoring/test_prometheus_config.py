@@ -52,6 +52,7 @@ def test_every_tier_is_found_by_its_role_and_environment_tags(ec2_config):
     expected = {
         "node": (["nginx", "api", "celery", "monitoring", "bastion"], 9100),
         "nginx": (["nginx"], 9113),
+        "nginx_log": (["nginx"], 3903),
         "pgbouncer": (["api", "celery"], 9127),
         "api": (["api"], 8000),
         "celery": (["celery"], 5555),

@@ -93,6 +93,7 @@ def test_prod_bastion_reaches_every_instance_over_ssh(
     [
         *((group, 9100) for group in EC2_GROUPS),  # node exporter on every instance
         ("nginx", 9113),  # nginx exporter
+        ("nginx", 3903),  # mtail on nginx's access log
         ("api", 9127),  # PgBouncer exporter
         ("celery", 9127),
         ("api", 8000),  # the API's /metrics
