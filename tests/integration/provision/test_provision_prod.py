@@ -1,5 +1,6 @@
 """provision.yml builds production as the design states it, converges, feeds the inventory,
-and teardown.yml removes it again; all against one moto server.
+gives site.yml's roles what they need (through inventories/prod's group_vars), and teardown.yml
+removes it again; all against one moto server.
 
 The tests of this module share one provisioning run (the `provisioned` fixture) and run in file
 order: second run, inventory, then teardown last.
@@ -11,6 +12,7 @@ import json
 from typing import Any
 
 import pytest
+import site_vars
 
 pytestmark = pytest.mark.integration
 
@@ -555,6 +557,35 @@ def test_inventory_cache_answers_without_calling_aws(provisioned, ansible, moto_
     actions = moto_server.stop_recording()
     assert "DescribeInstances" not in actions
     assert len(cached["api"]["hosts"]) == 2
+
+
+# -- what site.yml's roles get from this inventory (site_vars.py) ----------------------------
+
+
+@pytest.fixture(scope="module")
+def site_project(provisioned, outputs, tmp_path_factory):
+    """The operator's checkout after this provisioning: its outputs, a key, a CA bundle, an
+    image archive (site_vars.SiteProject)."""
+    project = site_vars.SiteProject(tmp_path_factory.mktemp("site"), "prod", outputs)
+    project.supply_operator_files()
+    return project
+
+
+def test_site_variables_fit_the_roles_and_the_provisioned_account(site_project, ansible,
+                                                                  moto_server):
+    db_password = moto_server.client("secretsmanager").get_secret_value(
+        SecretId="ideation/db/password")["SecretString"]
+    site_secrets = site_vars.create_site_secrets(moto_server, "ideation/")
+    # api and celery ASG maximums 10 + 10; max_connections 600 (aws.yml).
+    site_vars.check_site_variables(site_project, ansible, moto_server, db_password=db_password,
+                                   site_secrets=site_secrets, max_connections=600, fleet=20)
+
+
+def test_pgbouncer_preflight_refuses_the_former_max_connections(site_project, ansible):
+    site_vars.check_undersized_database(site_project, ansible, 400, (
+        "PgBouncer pools do not fit the server: 20 hosts x 25 server connections each (pool + "
+        "reserve: 20 + 5 per database, 1 database(s)) = 500, but max_connections 400 - headroom "
+        "10 leaves 390."))
 
 
 def test_teardown_removes_production_when_confirmed(provisioned, ansible, moto_server, outputs):
