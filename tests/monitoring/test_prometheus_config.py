@@ -113,3 +113,25 @@ def test_a_moto_endpoint_and_basic_auth_render_valid_config(
         "username": "prometheus", "password_file": "/etc/prometheus/secrets/celery.password",
     }  # fmt: skip
     assert "secret" not in text.replace("secrets/", "")
+
+
+ROOT = Path(__file__).resolve().parents[2]
+# Inventories that replace the role's job list (to add credentials) must keep every job of it.
+JOB_OVERRIDES = [
+    "inventories/prod/group_vars/all/site.yml",
+    "inventories/dev/group_vars/all/twin.yml",
+]
+
+
+@pytest.mark.parametrize("path", JOB_OVERRIDES)
+def test_inventories_that_override_the_jobs_keep_every_default_job(path: str):
+    defaults = yaml.safe_load((ROOT / "roles/prometheus/defaults/main.yml").read_text())
+    override = yaml.safe_load((ROOT / path).read_text()).get("prometheus_scrape_jobs")
+    if override is None:
+        pytest.skip(f"{path} keeps the role's jobs")
+
+    def targets(jobs: list[dict]) -> set[tuple[str, tuple[str, ...], int]]:
+        return {(job["name"], tuple(job["roles"]), job["port"]) for job in jobs}
+
+    missing = targets(defaults["prometheus_scrape_jobs"]) - targets(override)
+    assert not missing, f"{path} drops the role's jobs {sorted(missing)}"
