@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import yaml
 
 REPO = Path(__file__).resolve().parents[3]
@@ -45,16 +46,31 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def host_groups(pattern: str) -> list[str]:
+    """The inventory groups a play's hosts pattern (like all, api:celery, all:!bastion) names."""
+    groups: list[str] = []
+    for part in pattern.replace(",", ":").split(":"):
+        names = GROUPS if part.lstrip("!") == "all" else (part.lstrip("!"),)
+        if part.startswith("!"):
+            groups = [g for g in groups if g not in names]
+        else:
+            groups += [g for g in names if g not in groups]
+    return groups
+
+
 def site_roles() -> dict[str, list[str]]:
-    """The roles site.yml runs on each inventory group, in order, read from its playbooks."""
+    """The roles site.yml runs on each inventory group, in order, read from its playbooks (a
+    templated hosts pattern rendered with the import's vars)."""
     roles: dict[str, list[str]] = {group: [] for group in GROUPS}
     for entry in yaml.safe_load((REPO / "site.yml").read_text()):
-        for play in yaml.safe_load((REPO / entry["ansible.builtin.import_playbook"]).read_text()):
-            groups = GROUPS if play["hosts"] == "all" else play["hosts"].split(":")
+        imported = yaml.safe_load((REPO / entry["ansible.builtin.import_playbook"]).read_text())
+        for play in imported:
+            pattern = jinja2.Template(play["hosts"]).render(**entry.get("vars", {}))
             for role in play.get("roles", []):
                 name = (role["role"] if isinstance(role, dict) else role).rsplit(".", 1)[-1]
-                for group in groups:
-                    roles[group].append(name)
+                for group in host_groups(pattern):
+                    if name not in roles[group]:
+                        roles[group].append(name)
     return roles
 
 
