@@ -214,6 +214,10 @@ def test_instance_role_carries_the_design_policy(moto_server):
     assert "ec2:DescribeInstances" in extra["DiscoverTargets"]["Action"]
     assert extra["NotifyAlerts"]["Action"] == ["sns:Publish"]
     assert extra["NotifyAlerts"]["Resource"] == f"arn:aws:sns:us-east-1:*:{PREFIX}-alerts"
+    challenge = extra["CertbotDnsChallenge"]
+    assert challenge["Action"] == ["route53:ChangeResourceRecordSets"]
+    assert challenge["Condition"]["ForAllValues:StringLike"][
+        "route53:ChangeResourceRecordSetsNormalizedRecordNames"] == ["_acme-challenge.*"]
     profile = iam.get_instance_profile(InstanceProfileName=f"{PREFIX}-instance")["InstanceProfile"]
     assert [r["RoleName"] for r in profile["Roles"]] == [f"{PREFIX}-instance"]
 
