@@ -41,7 +41,9 @@ PLANTED_SECRETS = (
     "app-secret",
 )
 ROLE_ACTIONS = ("converge", "idempotence", "side_effect")
-ACTION = re.compile(r"^INFO\s+\[[^\]]* > (\w+)\] Executing$")
+# Molecule's action lines, without colours: "INFO     [default > converge] Executing" (or, from
+# some versions, "INFO     default ➜ converge: Executing").
+ACTION = re.compile(r"^INFO\s+(?:\[[^\]]* > (\w+)\]|\S+ ➜ (\w+):) Executing$")
 
 
 def role_output(log: str) -> list[str]:
@@ -50,7 +52,7 @@ def role_output(log: str) -> list[str]:
     for line in log.splitlines():
         action = ACTION.match(line)
         if action:
-            keep = action.group(1) in ROLE_ACTIONS
+            keep = (action.group(1) or action.group(2)) in ROLE_ACTIONS
         elif keep:
             lines.append(line)
     return lines
@@ -60,8 +62,10 @@ def test_role_output_keeps_the_role_actions_only() -> None:
     log = ("INFO     [default > prepare] Executing\nprepare-line\n"
            "INFO     [default > converge] Executing\nconverge-line\n"
            "INFO     [default > verify] Executing\nverify-line\n"
-           "INFO     [default > side_effect] Executing\nside-line\n")
-    assert role_output(log) == ["converge-line", "side-line"]
+           "INFO     [default > side_effect] Executing\nside-line\n"
+           "INFO     default ➜ idempotence: Executing\nidempotence-line\n"
+           "INFO     default ➜ destroy: Executing\ndestroy-line\n")
+    assert role_output(log) == ["converge-line", "side-line", "idempotence-line"]
 
 
 @pytest.mark.molecule
