@@ -236,6 +236,16 @@ def test_a_rejected_configuration_left_prometheus_as_it_was(host):
     assert "prometheus_config_last_reload_successful 1" in metrics
 
 
+def test_a_rejected_alertmanager_configuration_left_it_as_it_was(host):
+    """After the side-effect step's broken route: the live file and Alertmanager's loaded
+    configuration are the converged ones."""
+    assert "whenever" not in host.file("/etc/prometheus/alertmanager.yml").content_string
+    loaded = _get(host, "http://prometheus-mon1:9093/api/v2/status")["config"]["original"]
+    assert "whenever" not in loaded and "group_wait: 1s" in loaded
+    metrics = http(host, "http://prometheus-mon1:9093/metrics").body
+    assert "alertmanager_config_last_reload_successful 1" in metrics
+
+
 def test_grafana_configuration_is_rendered_safely(host):
     ini = host.file("/etc/grafana/grafana.ini")
     assert ini.user == "root" and ini.group == "grafana" and ini.mode == 0o640
