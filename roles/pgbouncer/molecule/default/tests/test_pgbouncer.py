@@ -120,5 +120,8 @@ def test_exporter_serves_pgbouncer_metrics_on_the_private_address(host):
     assert response.status == 200
     assert "pgbouncer_queries_total" in response.body
     assert 'pgbouncer_active_clients{database="ideation_db",user="ideation_user"}' in response.body
+    # The pool's server connections (the launcher adds them; the alert reads them).
+    assert 'pgbouncer_active_servers{database="ideation_db",user="ideation_user"}' in response.body
+    assert 'pgbouncer_idle_servers{database="ideation_db",user="ideation_user"}' in response.body
     listening = [s for s in host.socket.get_listening_sockets() if s.endswith(":9127")]
     assert listening == [f"tcp://{address}:9127"]
