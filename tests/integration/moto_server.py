@@ -15,6 +15,8 @@ moto 5.2 differs from AWS in ways that break correct automation, not merely unte
   design's 03:00-04:00 and sun:04:00-sun:05:00) as overlapping; AWS accepts windows that touch.
 * ScheduleKeyDeletion and CancelKeyDeletion fail (500) when given a key ARN, which kms_key sends;
   AWS accepts an ID or an ARN.
+* UpdateSecurityGroupRuleDescriptionsIngress and ...Egress answer an empty result; AWS answers
+  Return=true, which ec2_security_group reads when a rule's description changes.
 
 and two APIs moto lacks, which teardown.yml calls:
 
@@ -215,6 +217,24 @@ def _patch_kms_deletion_by_arn() -> None:
         setattr(KmsBackend, name, by_any_id)
 
 
+def _patch_rule_description_updates() -> None:
+    from moto.core.responses import ActionResult
+    from moto.ec2.responses.security_groups import SecurityGroups
+
+    for name in ("update_security_group_rule_descriptions_ingress",
+                 "update_security_group_rule_descriptions_egress"):
+        original = getattr(SecurityGroups, name)
+        if getattr(original, "_fidelity_patch", False):
+            continue
+
+        def update(self: Any, _original: Any = original) -> Any:
+            _original(self)
+            return ActionResult({"Return": True})
+
+        update._fidelity_patch = True  # type: ignore[attr-defined]
+        setattr(SecurityGroups, name, update)
+
+
 def apply_fidelity_patches() -> None:
     """Apply every patch; safe to call more than once."""
     _patch_rds_parameter_group_lookup()
@@ -225,6 +245,7 @@ def apply_fidelity_patches() -> None:
     _patch_replication_group_deletion()
     _add_delete_cache_subnet_group()
     _add_list_service_specific_credentials()
+    _patch_rule_description_updates()
 
 
 def main(argv: list[str] | None = None) -> None:
