@@ -242,3 +242,18 @@ def dev_twin() -> Iterator[dict[str, Any]]:
     finally:
         if os.environ.get("DEV_TWIN_KEEP") != "1":
             run("dev-down", 300)
+            assert_twin_removed()
+
+
+def assert_twin_removed() -> None:
+    """What scripts/dev-down promises: no container or network of the twin, moto stopped, no
+    state left in .dev."""
+    def docker(*args: str) -> list[str]:
+        return subprocess.run(["docker", *args], capture_output=True, text=True,
+                              check=True).stdout.split()
+
+    assert docker("ps", "-aq", "--filter", "label=org.ideation.dev=twin") == []
+    assert docker("network", "ls", "-q", "--filter", "name=^ideation-dev$") == []
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", 5000)) != 0, "moto still answers on 5000"
+    assert not (REPO / ".dev").exists()

@@ -8,10 +8,11 @@ site.yml converged through the real aws_ec2 inventory and SSH through the bastio
 - an idea submitted over HTTPS through nginx is stored, processed by a Celery worker and read back;
 - the API's /ready passes through PgBouncer (its query counters move);
 - Prometheus shows every target up, and a node exporter target for every machine;
-- a second site.yml run changes nothing, and neither would --check --diff;
+- scripts/dev-up again on the running twin skips provisioning and changes nothing, and
+  site.yml --check --diff reports no change;
 - the twin listens on 127.0.0.1 and its own Docker network only.
 
-The full logs go to build/logs/ (dev-up.log, site-rerun.log, site-check.log, dev-down.log).
+The full logs go to build/logs/ (dev-up.log, dev-up-rerun.log, site-check.log, dev-down.log).
 Set DEV_TWIN_KEEP=1 to leave the twin running after the tests (for a look around).
 Run alone: `pytest tests/integration/test_dev_twin.py` (as root, like scripts/dev-up).
 """
@@ -370,14 +371,20 @@ def test_every_dashboard_metric_exists_on_the_twin(twin: Twin) -> None:
     assert not absent(), f"dashboards query metrics nothing exports: {absent()}"
 
 
-def test_second_site_run_changes_nothing(twin: Twin) -> None:
-    result = run_logged(["ansible-playbook", "site.yml", "-i", "inventories/dev"],
-                        "site-rerun.log", timeout=20 * 60)
+def test_dev_up_again_changes_nothing(twin: Twin) -> None:
+    """The README's main command on the running twin: provisioning skipped (moto holds the
+    current inputs), the machines and site.yml converge with no change."""
+    result = run_logged([str(REPO / "scripts" / "dev-up")], "dev-up-rerun.log", timeout=30 * 60)
     assert result.returncode == 0, tail(result.stdout)
-    hosts = recap(result.stdout)
+    assert "skipped: this moto holds a provisioning of the current inputs" in result.stdout
+    machines = recap((REPO / ".dev" / "logs" / "twin.log").read_text())
+    assert machines and not {h: c for h, c in machines.items() if c["changed"]}, machines
+    hosts = recap((REPO / ".dev" / "logs" / "site.log").read_text())
     assert len(hosts) == len(twin.machines), hosts
     changed = {h: c["changed"] for h, c in hosts.items() if c["changed"]}
     assert not changed, f"a second run changed something: {changed}\n{tail(result.stdout)}"
+    steps = [line.strip() for line in result.stdout.splitlines() if "steps:" in line]
+    print(steps[-1] if steps else "dev-up printed no steps line")
 
 
 def test_check_diff_reports_no_change(twin: Twin) -> None:

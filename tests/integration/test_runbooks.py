@@ -217,16 +217,21 @@ class Fleet:
         return {line.split("#")[1].split()[0] for line in text.splitlines()
                 if " down;" in line and "#" in line}
 
+    def address(self, host: str) -> str:
+        """The API host's private address: eth0's, the twin network's (hostname -I may list
+        Docker's bridge first)."""
+        return sh(self.api[host], "ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1")
+
     def ready(self, host: str) -> int:
         """The status of /ready on the API host's private address, from the host itself."""
         container = self.api[host]
-        address = sh(container, "hostname -I").split()[0]
+        address = self.address(host)
         return int(sh(container, f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 5 "
                                  f"http://{address}:8000/ready", check=False) or 0)
 
     def version(self, host: str) -> str:
         container = self.api[host]
-        address = sh(container, "hostname -I").split()[0]
+        address = self.address(host)
         return json.loads(sh(container, f"curl -s --max-time 5 http://{address}:8000/health"))[
             "version"]
 
@@ -304,11 +309,13 @@ def make_upgradable(container: str) -> str:
         "echo tzdata >> /var/run/reboot-required.pkgs; echo $old"))
 
 
-def run_under_load(fleet: Fleet, name: str, *args: str):
-    """Run a runbook while the load generator sends requests through nginx."""
+def run_under_load(fleet: Fleet, name: str, *args: str, path: str = "/health"):
+    """Run a runbook while the load generator sends requests through nginx (to /health, or to
+    /ready, which goes through PgBouncer to the database and to Redis)."""
     from loadgen import LoadGenerator
 
-    load = LoadGenerator(fleet.url, server_name=SITE_NAME, rate=LOAD_RATE, threads=8,
+    url = fleet.url.replace("/health", path)
+    load = LoadGenerator(url, server_name=SITE_NAME, rate=LOAD_RATE, threads=32,
                          min_requests=LOAD_MIN, max_duration=1500)
     with load:
         run = playbook(name, *args, env=twin_env())
@@ -349,9 +356,10 @@ def test_patch_reboots_every_api_host_with_no_failed_request(fleet):
 
 @pytest.fixture
 def broken_host(fleet):
-    """The second API host of the play, made unable to become ready after a reboot (its API
-    container no longer starts with Docker); repaired and put back afterwards."""
-    host = list(fleet.api)[-1]
+    """The first API host of the play, made unable to become ready after a reboot (its API
+    container no longer starts with Docker); repaired and put back afterwards. The first, so
+    that the test tells "the run stops" from "the run goes on to the next host"."""
+    host = next(iter(fleet.api))
     container = fleet.api[host]
     ids = sh(container, "docker ps -q --filter label=ideation-service=api").split()
     assert ids, "no API container on the host"
@@ -371,9 +379,9 @@ def broken_host(fleet):
 
 @pytest.mark.integration
 def test_patch_stops_at_a_host_that_never_becomes_ready(fleet, broken_host):
-    for container in fleet.api.values():
-        make_upgradable(container)
+    old = {host: make_upgradable(container) for host, container in fleet.api.items()}
     healthy = next(host for host in fleet.api if host != broken_host)
+    healthy_boot = fleet.boot(healthy)
 
     run, load = run_under_load(fleet, "patch.yml", *extra(
         patch_groups=["api"], patch_updates="all", patch_serial_api=1, patch_ready_timeout=45))
@@ -390,8 +398,12 @@ def test_patch_stops_at_a_host_that_never_becomes_ready(fleet, broken_host):
     assert states[healthy.split("-", 1)[1]] == "InService"
     assert fleet.ready(healthy) == 200
     rows = {row["host"]: row for row in report(run, "patch")["hosts"]}
-    assert rows[healthy]["status"] == "patched"
     assert rows[broken_host]["status"] == "failed"
+    # The run stopped there: the next host was neither patched nor rebooted.
+    assert rows.get(healthy, {}).get("status") != "patched", rows
+    assert fleet.boot(healthy) == healthy_boot, f"{healthy} was rebooted after the failure"
+    version = sh(fleet.api[healthy], "dpkg-query -W -f '${Version}' tzdata")
+    assert version == old[healthy], f"{healthy} was patched after the failure"
 
 
 def build_image(tag: str, *options: str) -> Path:
@@ -456,3 +468,63 @@ def test_rollback_returns_to_the_previous_release(fleet, original_release):
     assert run.returncode == 0, run.tail()
     assert {fleet.version(host) for host in fleet.api} == {original_release}
     assert fleet.drained() == set()
+
+
+def secretsmanager():
+    import boto3
+
+    return boto3.client("secretsmanager", region_name="us-east-1", endpoint_url=MOTO_URL,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+DB_SECRET = "ideation/dev/db/password"
+POSTGRES = "ideation-dev-postgres"
+
+
+def server_accepts(password: str) -> bool:
+    """Whether the database stand-in (RDS) lets the app's user log in with this password."""
+    result = subprocess.run(
+        ["docker", "exec", "-e", f"PGPASSWORD={password}", POSTGRES, "psql", "-U",
+         "ideation_user", "-d", "ideation_db", "-Atc", "SELECT 1"],  # local socket: scram too
+        capture_output=True, text=True, timeout=60, check=False)
+    return result.returncode == 0
+
+
+@pytest.mark.integration
+def test_rotate_secrets_changes_the_password_with_no_failed_request(fleet):
+    sm = secretsmanager()
+    before = sm.get_secret_value(SecretId=DB_SECRET)["SecretString"]
+    assert server_accepts(before)
+
+    run, load = run_under_load(fleet, "rotate-secrets.yml", path="/ready")
+
+    assert run.returncode == 0, run.tail()
+    assert load.failed == 0, load.summary()
+    assert load.sent >= LOAD_MIN
+    after = sm.get_secret_value(SecretId=DB_SECRET)["SecretString"]
+    assert after != before
+    assert sm.get_secret_value(SecretId=DB_SECRET, VersionStage="AWSPREVIOUS")[
+        "SecretString"] == before
+    assert server_accepts(after) and not server_accepts(before)
+    for host in fleet.api:
+        assert fleet.ready(host) == 200, host
+    assert before not in run.stdout and after not in run.stdout, "a password was logged"
+
+
+@pytest.mark.integration
+def test_renew_certs_checks_the_operators_certificate_nginx_serves(fleet):
+    """The twin's site certificate is supplied as files (by the dev CA, valid a year): the
+    runbook reads what nginx serves over TLS, finds it the file on disk and not due."""
+    run = playbook("renew-certs.yml", env=twin_env())
+    assert run.returncode == 0, run.tail()
+    assert "(files): valid until" in run.stdout, run.tail()
+    assert "not renewed (not due" in run.stdout
+
+
+@pytest.mark.integration
+def test_renew_certs_stops_when_the_operators_certificate_expires_soon(fleet):
+    run = playbook("renew-certs.yml", *extra(renew_min_days=400), env=twin_env())
+    assert run.returncode != 0
+    assert "is the operator's (nginx_tls_mode=files)" in run.stdout, run.tail()
+    assert "within 400 days" in run.stdout
+    assert "nginx_tls_certificate" in run.stdout
