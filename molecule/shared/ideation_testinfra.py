@@ -82,3 +82,16 @@ def metric_value(body: str, name: str, **labels: str) -> float:
         if all(found.get(key) == wanted for key, wanted in labels.items()):
             total += float(value)
     return total
+
+
+def metric_samples(body: str, name: str, **labels: str) -> list[float]:
+    """Values of the samples of `name` in a Prometheus text exposition whose labels include
+    `labels` (in any order), one per sample."""
+    found = []
+    for line in body.splitlines():
+        match = re.fullmatch(r"(\w+)(?:\{(.*)\})? (\S+)", line)
+        if match and match[1] == name:
+            have = dict(re.findall(r'(\w+)="([^"]*)"', match[2] or ""))
+            if labels.items() <= have.items():
+                found.append(float(match[3]))
+    return found

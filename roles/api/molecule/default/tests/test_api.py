@@ -7,7 +7,7 @@ import time
 
 import pytest
 import testinfra
-from ideation_testinfra import default_ipv4, http
+from ideation_testinfra import default_ipv4, http, metric_samples
 
 testinfra_hosts = ["api-host"]
 
@@ -69,18 +69,6 @@ def test_metrics_count_requests_by_route(host, base):
     assert "http_request_duration_seconds_bucket{" in text
 
 
-def samples(text: str, name: str, **labels: str) -> list[float]:
-    """Values of the samples of `name` whose labels include `labels` (in any order)."""
-    found = []
-    for line in text.splitlines():
-        match = re.fullmatch(r"(\w+)(?:\{(.*)\})? (\S+)", line)
-        if match and match[1] == name:
-            have = dict(re.findall(r'(\w+)="([^"]*)"', match[2] or ""))
-            if labels.items() <= have.items():
-                found.append(float(match[3]))
-    return found
-
-
 def test_metrics_time_database_operations_and_count_redis_operations(host, base):
     """Design section 9's db_query_duration_seconds and redis_operations_total, summed over
     gunicorn's workers (multiprocess mode): the requests may land on any of them."""
@@ -91,14 +79,15 @@ def test_metrics_time_database_operations_and_count_redis_operations(host, base)
     after = http(host, f"{base}/metrics").body
 
     def moved(name: str, **labels: str) -> float:
-        return sum(samples(after, name, **labels)) - sum(samples(before, name, **labels))
+        return (sum(metric_samples(after, name, **labels))
+                - sum(metric_samples(before, name, **labels)))
 
     assert moved("db_query_duration_seconds_count", operation="create") == 1
     assert moved("db_query_duration_seconds_count", operation="ping") >= 1
-    assert samples(after, "db_query_duration_seconds_bucket", operation="create", le="+Inf")
+    assert metric_samples(after, "db_query_duration_seconds_bucket", operation="create", le="+Inf")
     assert moved("redis_operations_total", operation="enqueue", outcome="ok") == 1
     assert moved("redis_operations_total", operation="ping", outcome="ok") >= 1
-    assert not samples(after, "redis_operations_total", outcome="error")
+    assert not metric_samples(after, "redis_operations_total", outcome="error")
     operations = set(re.findall(r'operation="([^"]*)"', after))
     assert operations <= {"create", "get", "ping", "enqueue"}, operations
 

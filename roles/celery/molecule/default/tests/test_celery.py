@@ -2,11 +2,10 @@
 sweeps forgotten ideas, healthchecks use celery inspect ping, secrets stay in a root-only file."""
 
 import json
-import re
 import time
 
 import testinfra
-from ideation_testinfra import default_ipv4, http
+from ideation_testinfra import default_ipv4, http, metric_samples
 
 testinfra_hosts = ["celery-host"]
 
@@ -106,18 +105,6 @@ def test_flower_answers_on_the_private_address_behind_basic_auth(host):
     assert {"default@celery-host", "bulk@celery-host"} <= set(workers.json())
 
 
-def flower_samples(text: str, name: str, **labels: str) -> list[float]:
-    """Values of the samples of `name` whose labels include `labels` (in any order)."""
-    found = []
-    for line in text.splitlines():
-        match = re.fullmatch(r"(\w+)(?:\{(.*)\})? (\S+)", line)
-        if match and match[1] == name:
-            have = dict(re.findall(r'(\w+)="([^"]*)"', match[2] or ""))
-            if labels.items() <= have.items():
-                found.append(float(match[3]))
-    return found
-
-
 def test_flower_metrics_show_tasks_and_workers_from_their_events(host):
     """The dashboards' flower_events_total, flower_task_runtime_seconds (the design's
     celery_task_duration_seconds) and flower_worker_online: they exist only when the workers
@@ -129,13 +116,13 @@ def test_flower_metrics_show_tasks_and_workers_from_their_events(host):
     body = ""
     for _ in range(30):
         body = http(host, url).body
-        if flower_samples(body, "flower_task_runtime_seconds_count", **task):
+        if metric_samples(body, "flower_task_runtime_seconds_count", **task):
             break
         time.sleep(1)
-    succeeded = flower_samples(body, "flower_events_total", type="task-succeeded", **task)
+    succeeded = metric_samples(body, "flower_events_total", type="task-succeeded", **task)
     assert sum(succeeded) >= 1, body
-    assert sum(flower_samples(body, "flower_task_runtime_seconds_count", **task)) >= 1, body
-    assert flower_samples(body, "flower_task_runtime_seconds_bucket", le="+Inf", **task), body
+    assert sum(metric_samples(body, "flower_task_runtime_seconds_count", **task)) >= 1, body
+    assert metric_samples(body, "flower_task_runtime_seconds_bucket", le="+Inf", **task), body
     for worker in ("default@celery-host", "bulk@celery-host"):
-        assert flower_samples(body, "flower_worker_online", worker=worker) == [1.0], body
+        assert metric_samples(body, "flower_worker_online", worker=worker) == [1.0], body
 
