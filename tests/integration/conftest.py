@@ -204,17 +204,6 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
         yield server
 
 
-# The dev twin is one set of containers, ports and a moto server: every test that uses it runs
-# in the same pytest-xdist worker, one after the other (scripts/test runs with --dist loadgroup).
-_TWIN_MODULES = ("test_dev_twin.py", "test_runbooks.py")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.path.name in _TWIN_MODULES:
-            item.add_marker(pytest.mark.xdist_group("dev-twin"))
-
-
 @pytest.fixture(scope="session")
 def dev_twin() -> Iterator[dict[str, Any]]:
     """The dev twin (docs/dev-environment.md), shared by every test module that needs it:

@@ -37,7 +37,9 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.integration
+# One twin per machine: every test that uses it runs in one pytest-xdist worker, in turn
+# (scripts/test runs with --dist loadgroup; tests/integration/test_harness.py checks it works).
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("dev-twin")]
 
 REPO = Path(__file__).resolve().parents[2]
 LOGS = REPO / "build" / "logs"

@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+# The dev twin is one per machine: with test_dev_twin.py, in one pytest-xdist worker.
+pytestmark = pytest.mark.xdist_group("dev-twin")
+
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin"
 
@@ -309,11 +312,13 @@ def make_upgradable(container: str) -> str:
         "echo tzdata >> /var/run/reboot-required.pkgs; echo $old"))
 
 
-def run_under_load(fleet: Fleet, name: str, *args: str):
-    """Run a runbook while the load generator sends requests through nginx."""
+def run_under_load(fleet: Fleet, name: str, *args: str, path: str = "/health"):
+    """Run a runbook while the load generator sends requests through nginx (to /health, or to
+    /ready, which goes through PgBouncer to the database and to Redis)."""
     from loadgen import LoadGenerator
 
-    load = LoadGenerator(fleet.url, server_name=SITE_NAME, rate=LOAD_RATE, threads=32,
+    url = fleet.url.replace("/health", path)
+    load = LoadGenerator(url, server_name=SITE_NAME, rate=LOAD_RATE, threads=32,
                          min_requests=LOAD_MIN, max_duration=1500)
     with load:
         run = playbook(name, *args, env=twin_env())
@@ -466,6 +471,47 @@ def test_rollback_returns_to_the_previous_release(fleet, original_release):
     assert run.returncode == 0, run.tail()
     assert {fleet.version(host) for host in fleet.api} == {original_release}
     assert fleet.drained() == set()
+
+
+def secretsmanager():
+    import boto3
+
+    return boto3.client("secretsmanager", region_name="us-east-1", endpoint_url=MOTO_URL,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+DB_SECRET = "ideation/dev/db/password"
+POSTGRES = "ideation-dev-postgres"
+
+
+def server_accepts(password: str) -> bool:
+    """Whether the database stand-in (RDS) lets the app's user log in with this password."""
+    result = subprocess.run(
+        ["docker", "exec", "-e", f"PGPASSWORD={password}", POSTGRES, "psql", "-U",
+         "ideation_user", "-d", "ideation_db", "-Atc", "SELECT 1"],  # local socket: scram too
+        capture_output=True, text=True, timeout=60, check=False)
+    return result.returncode == 0
+
+
+@pytest.mark.integration
+def test_rotate_secrets_changes_the_password_with_no_failed_request(fleet):
+    sm = secretsmanager()
+    before = sm.get_secret_value(SecretId=DB_SECRET)["SecretString"]
+    assert server_accepts(before)
+
+    run, load = run_under_load(fleet, "rotate-secrets.yml", path="/ready")
+
+    assert run.returncode == 0, run.tail()
+    assert load.failed == 0, load.summary()
+    assert load.sent >= LOAD_MIN
+    after = sm.get_secret_value(SecretId=DB_SECRET)["SecretString"]
+    assert after != before
+    assert sm.get_secret_value(SecretId=DB_SECRET, VersionStage="AWSPREVIOUS")[
+        "SecretString"] == before
+    assert server_accepts(after) and not server_accepts(before)
+    for host in fleet.api:
+        assert fleet.ready(host) == 200, host
+    assert before not in run.stdout and after not in run.stdout, "a password was logged"
 
 
 @pytest.mark.integration
