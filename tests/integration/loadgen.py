@@ -5,7 +5,8 @@ connection error as a failed request.
 Each request opens its own connection (TLS sessions are resumed, as a browser would), so no
 failure can hide behind a retried keep-alive connection. Bounded three ways: it never sends more
 than `max_requests`, never runs longer than `max_duration` seconds, and once told to stop it
-finishes as soon as it has sent at least `min_requests`.
+finishes as soon as it has sent at least `min_requests`, or at once when a request has failed
+(the verdict is known, and a broken site answering in `timeout` would keep it going for long).
 
 As a library (tests/integration/test_runbooks.py):
 
@@ -117,7 +118,8 @@ class LoadGenerator:
             self._workers.append(worker)
 
     def stop(self) -> LoadResult:
-        """Ask to stop, wait until at least min_requests were sent (or a bound is hit), return."""
+        """Ask to stop, wait until at least min_requests were sent (or one failed, or a bound is
+        hit), return."""
         self._stop.set()
         for worker in self._workers:
             worker.join()
@@ -131,7 +133,7 @@ class LoadGenerator:
             elapsed = time.monotonic() - self._started
             if sent >= self.max_requests or elapsed >= self.max_duration:
                 return None
-            if self._stop.is_set() and sent >= self.min_requests:
+            if self._stop.is_set() and (sent >= self.min_requests or self.result.failed):
                 return None
             self.result.sent = sent + 1
             return self._started + sent * self.interval
