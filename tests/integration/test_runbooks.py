@@ -168,6 +168,7 @@ def test_db_restore_cutover_gives_the_restored_instance_the_source_name(moto_ser
 
 MOTO_URL = "http://127.0.0.1:5000"
 API_ASG = "ideation-dev-api"
+CELERY_ASG = "ideation-dev-celery"
 SITE_NAME = "api.dev.ideation.example.com"
 LOAD_RATE = 150.0  # requests per second: 10,000 take about 70 s
 LOAD_MIN = 10_000
@@ -209,6 +210,7 @@ class Fleet:
     nginx: str                   # container of the (only) nginx
     port: int                    # its HTTPS port on 127.0.0.1
     api: dict[str, str]          # inventory name (api-<instance id>) -> container, in play order
+    celery: dict[str, str]       # inventory name (celery-<instance id>) -> container
 
     @property
     def url(self) -> str:
@@ -240,7 +242,36 @@ class Fleet:
 
     def boot(self, host: str) -> str:
         """When the machine's PID 1 started: changes with every reboot."""
-        return sh(self.api[host], "cut -d ' ' -f 22 /proc/1/stat")
+        return sh({**self.api, **self.celery}[host], "cut -d ' ' -f 22 /proc/1/stat")
+
+    def submit_idea(self, title: str) -> str:
+        """POST an idea through nginx (HTTPS on 127.0.0.1, the API's name); its id."""
+        status, body = self._site("POST", "/api/ideas", {"title": title, "description": "patch",
+                                                         "submitter": "test_runbooks"})
+        assert status == 201, (status, body)
+        return body["id"]
+
+    def idea_status(self, idea_id: str) -> str:
+        status, body = self._site("GET", f"/api/ideas/{idea_id}")
+        assert status == 200, (status, body)
+        return body["status"]
+
+    def _site(self, method: str, path: str, data: dict | None = None) -> tuple[int, dict]:
+        import http.client
+        import ssl
+
+        context = ssl.create_default_context()
+        context.check_hostname = False  # the load generator's choice: the twin CA is not needed
+        context.verify_mode = ssl.CERT_NONE
+        connection = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10,
+                                                 context=context)
+        try:
+            connection.request(method, path, body=json.dumps(data) if data else None,
+                               headers={"Host": SITE_NAME, "Content-Type": "application/json"})
+            response = connection.getresponse()
+            return response.status, json.loads(response.read() or b"{}")
+        finally:
+            connection.close()
 
     def lifecycle(self) -> dict[str, str]:
         groups = autoscaling().describe_auto_scaling_groups(AutoScalingGroupNames=[API_ASG])
@@ -294,7 +325,9 @@ def fleet(dev_twin) -> Fleet:
     by_id = {m["instance_id"]: m["name"] for m in machines if m["role"] == "api"}
     api = {host: by_id[host.split("-", 1)[1]] for host in inventory["api"]["hosts"]}
     assert len(api) == 2, api
-    fleet = Fleet(nginx=nginx["name"], port=port, api=api)
+    by_id = {m["instance_id"]: m["name"] for m in machines if m["role"] == "celery"}
+    celery = {host: by_id[host.split("-", 1)[1]] for host in inventory["celery"]["hosts"]}
+    fleet = Fleet(nginx=nginx["name"], port=port, api=api, celery=celery)
     for host in api:
         wait_until(f"{host} answers /ready", lambda h=host: fleet.ready(h) == 200)
     assert fleet.drained() == set()
@@ -407,6 +440,53 @@ def test_patch_stops_at_a_host_that_never_becomes_ready(fleet, broken_host):
     assert fleet.boot(healthy) == healthy_boot, f"{healthy} was rebooted after the failure"
     version = sh(fleet.api[healthy], "dpkg-query -W -f '${Version}' tzdata")
     assert version == old[healthy], f"{healthy} was patched after the failure"
+
+
+@pytest.mark.integration
+def test_patch_security_only_stops_the_workers_warmly_and_loses_no_idea(fleet):
+    """patch.yml on the Celery tier with patch_updates=security: the workers stop warmly before
+    the host is patched and rebooted, ideas submitted meanwhile wait in Redis and are processed
+    afterwards; an update that is not a security one (tzdata from bookworm-updates) stays."""
+    import threading
+
+    host, container = next(iter(fleet.celery.items()))
+    old_tzdata = make_upgradable(container)
+    boot_before = fleet.boot(host)
+    submitted: list[str] = []
+    stop = threading.Event()
+
+    def submit() -> None:
+        while not stop.wait(4):
+            submitted.append(fleet.submit_idea(f"During patching {len(submitted)}"))
+
+    # The twin has one worker host: its group may go to 0 in service for the window, as the
+    # runbook's capacity check asks an operator to allow (it refuses otherwise).
+    client = autoscaling()
+    client.update_auto_scaling_group(AutoScalingGroupName=CELERY_ASG, MinSize=0)
+    submitter = threading.Thread(target=submit, daemon=True)
+    submitter.start()
+    try:
+        run = playbook("patch.yml", *extra(patch_groups=["celery"], patch_updates="security"),
+                       env=twin_env())
+    finally:
+        stop.set()
+        submitter.join(timeout=30)
+        group = client.describe_auto_scaling_groups(AutoScalingGroupNames=[CELERY_ASG])[
+            "AutoScalingGroups"][0]
+        if group["DesiredCapacity"] >= 1:  # else a failed run left it in Standby: say so below
+            client.update_auto_scaling_group(AutoScalingGroupName=CELERY_ASG, MinSize=1)
+
+    assert run.returncode == 0, run.tail()
+    row = {r["host"]: r for r in report(run, "patch")["hosts"]}[host]
+    assert row["status"] == "patched" and row["rebooted"] is True, row
+    assert not any(p.startswith("tzdata ") for p in row["packages"]), row
+    assert sh(container, "dpkg-query -W -f '${Version}' tzdata") == old_tzdata
+    assert fleet.boot(host) != boot_before, f"{host} did not reboot"
+    worker_log = sh(container, "docker logs ideation-celery-default 2>&1")
+    assert "Warm shutdown" in worker_log, worker_log[-2000:]
+    assert len(submitted) >= 10, submitted
+    wait_until("every idea submitted during patching is processed",
+               lambda: all(fleet.idea_status(i) == "processed" for i in submitted), timeout=240)
 
 
 def build_image(tag: str, *options: str) -> Path:
