@@ -345,6 +345,18 @@ def make_upgradable(container: str) -> str:
         "echo tzdata >> /var/run/reboot-required.pkgs; echo $old"))
 
 
+CANARY = "ideation-canary"
+CANARY_SCRIPT = Path(__file__).parent / "files" / "canary-update.sh"
+
+
+def canary_update(container: str, *args: str) -> str:
+    """tests/integration/files/canary-update.sh in the machine: ideation-canary 1.0 installed
+    with 2.0 on offer from a repository without an origin (or, with "remove", neither)."""
+    subprocess.run(["docker", "cp", str(CANARY_SCRIPT), f"{container}:/tmp/canary-update.sh"],
+                   check=True, capture_output=True)
+    return sh(container, " ".join(["sh", "/tmp/canary-update.sh", *args]))
+
+
 def run_under_load(fleet: Fleet, name: str, *args: str, path: str = "/health"):
     """Run a runbook while the load generator sends requests through nginx (to /health, or to
     /ready, which goes through PgBouncer to the database and to Redis)."""
@@ -446,11 +458,13 @@ def test_patch_stops_at_a_host_that_never_becomes_ready(fleet, broken_host):
 def test_patch_security_only_stops_the_workers_warmly_and_loses_no_idea(fleet):
     """patch.yml on the Celery tier with patch_updates=security: the workers stop warmly before
     the host is patched and rebooted, ideas submitted meanwhile wait in Redis and are processed
-    afterwards; an update that is not a security one (tzdata from bookworm-updates) stays."""
+    afterwards; every package updated comes from the security archive, and an update from
+    another origin (the canary's) stays on offer, not applied."""
     import threading
 
     host, container = next(iter(fleet.celery.items()))
-    old_tzdata = make_upgradable(container)
+    make_upgradable(container)  # and a reboot required
+    assert canary_update(container) == "2.0", "the canary's update is on offer"
     boot_before = fleet.boot(host)
     submitted: list[str] = []
     stop = threading.Event()
@@ -479,8 +493,12 @@ def test_patch_security_only_stops_the_workers_warmly_and_loses_no_idea(fleet):
     assert run.returncode == 0, run.tail()
     row = {r["host"]: r for r in report(run, "patch")["hosts"]}[host]
     assert row["status"] == "patched" and row["rebooted"] is True, row
-    assert not any(p.startswith("tzdata ") for p in row["packages"]), row
-    assert sh(container, "dpkg-query -W -f '${Version}' tzdata") == old_tzdata
+    assert sh(container, f"dpkg-query -W -f '${{Version}}' {CANARY}") == "1.0", row
+    for package in row["packages"]:  # "name old -> new"
+        name, _, _, new = package.split()
+        origins = sh(container, f"apt-cache madison {name.split(':')[0]} | grep -F ' {new} '")
+        assert "-security" in origins, f"{package} came from {origins}"
+    canary_update(container, "remove")
     assert fleet.boot(host) != boot_before, f"{host} did not reboot"
     worker_log = sh(container, "docker logs ideation-celery-default 2>&1")
     assert "Warm shutdown" in worker_log, worker_log[-2000:]
