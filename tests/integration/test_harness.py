@@ -73,3 +73,25 @@ def test_every_twin_module_is_in_the_dev_twin_group(module: str) -> None:
     marks = loaded.pytestmark if isinstance(loaded.pytestmark, list) else [loaded.pytestmark]
     groups = [m.args[0] for m in marks if m.name == "xdist_group"]
     assert groups == ["dev-twin"], f"{module}: {marks}"
+
+
+def test_the_runbook_tests_use_only_what_fleet_defines() -> None:
+    """The twin's tests run late and long (about 50 min into the suite): a call to a Fleet helper
+    that an edit removed (`fleet.lifecycle()`, which once cost a whole CI run) must fail here,
+    in a second, instead."""
+    import ast
+
+    path = REPO / "tests" / "integration" / "test_runbooks.py"
+    tree = ast.parse(path.read_text())
+    fleet = next(node for node in tree.body
+                 if isinstance(node, ast.ClassDef) and node.name == "Fleet")
+    defined = {node.name for node in fleet.body
+               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    defined |= {node.target.id for node in fleet.body
+                if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)}
+    used = {(node.attr, node.lineno) for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+            and node.value.id == "fleet"}
+    assert used, "the runbook tests no longer use the fleet fixture; update this test"
+    missing = sorted((line, attr) for attr, line in used if attr not in defined)
+    assert not missing, f"test_runbooks.py uses Fleet attributes it does not define: {missing}"

@@ -277,6 +277,12 @@ class Fleet:
         finally:
             connection.close()
 
+    def lifecycle(self) -> dict[str, str]:
+        """Each API instance's lifecycle state in its auto-scaling group (InService, Standby...)."""
+        groups = autoscaling().describe_auto_scaling_groups(AutoScalingGroupNames=[API_ASG])
+        return {i["InstanceId"]: i["LifecycleState"]
+                for i in groups["AutoScalingGroups"][0]["Instances"]}
+
 
 def wait_until(what: str, check, timeout: float = 180, interval: float = 3):
     deadline = time.monotonic() + timeout
