@@ -142,5 +142,6 @@ def main() -> None:
     else:
         print("\n(the whole suite, scripts/test, takes about an hour on 2 cores: --whole runs it)")
 
+
 if __name__ == "__main__":
     main()

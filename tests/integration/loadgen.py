@@ -74,6 +74,30 @@ class LoadResult:
         }
 
 
+def unverified_context() -> ssl.SSLContext:
+    """A TLS client context that does not check the certificate (the dev twin's is self-signed)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def https_connection(address: tuple[str, int], server_name: str, context: ssl.SSLContext,
+                     timeout: float, session: ssl.SSLSession | None = None
+                     ) -> http.client.HTTPConnection:
+    """An HTTP connection over TLS to ``address`` that sends ``server_name`` as SNI (nginx
+    refuses a handshake without a name it serves), whatever address it connects to."""
+    raw = socket.create_connection(address, timeout=timeout)
+    try:
+        sock = context.wrap_socket(raw, server_hostname=server_name, session=session)
+    except BaseException:
+        raw.close()
+        raise
+    connection = http.client.HTTPConnection(server_name, timeout=timeout)
+    connection.sock = sock
+    return connection
+
+
 class LoadGenerator:
     """Send requests at `rate` per second from `threads` threads until stopped (see module doc)."""
 
@@ -99,9 +123,7 @@ class LoadGenerator:
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
         self._started = 0.0
-        self._context = ssl.create_default_context()
-        self._context.check_hostname = False  # the dev twin's certificate is self-signed
-        self._context.verify_mode = ssl.CERT_NONE
+        self._context = unverified_context()
 
     def __enter__(self) -> LoadGenerator:
         self.start()
@@ -153,14 +175,9 @@ class LoadGenerator:
             self._count(time.monotonic() - began, status, body, "")
 
     def _request(self, session: ssl.SSLSession | None) -> tuple[int, bytes, ssl.SSLSession | None]:
-        raw = socket.create_connection(self.address, timeout=self.timeout)
-        try:
-            sock = self._context.wrap_socket(raw, server_hostname=self.server_name, session=session)
-        except BaseException:
-            raw.close()
-            raise
-        connection = http.client.HTTPConnection(self.server_name, timeout=self.timeout)
-        connection.sock = sock
+        connection = https_connection(self.address, self.server_name, self._context,
+                                      self.timeout, session)
+        sock = connection.sock  # HTTPConnection lets go of it once a "close" response is read
         try:
             connection.request("GET", self.path, headers={"Host": self.server_name,
                                                           "Connection": "close"})

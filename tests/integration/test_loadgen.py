@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from loadgen import LoadGenerator
+from loadgen import LoadGenerator, https_connection, unverified_context
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -95,3 +95,28 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_https_connection_sends_the_name_as_sni_to_a_loopback_address(
+        certificate: tuple[Path, Path]) -> None:
+    """The runbook tests reach nginx at 127.0.0.1 by the site's name (as SNI and Host)."""
+    names: list[str | None] = []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.status = 200  # type: ignore[attr-defined]
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    context.sni_callback = lambda _sock, name, _context: names.append(name)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        connection = https_connection(("127.0.0.1", httpd.server_address[1]),
+                                      "api.dev.ideation.example.com", unverified_context(), 5)
+        try:
+            connection.request("GET", "/health")
+            assert connection.getresponse().status == 200
+        finally:
+            connection.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert names == ["api.dev.ideation.example.com"]

@@ -259,16 +259,10 @@ class Fleet:
     def _site(self, method: str, path: str, data: dict | None = None) -> tuple[int, dict]:
         """One request to nginx on 127.0.0.1 with the API's name as SNI and Host, as the load
         generator sends them (nginx refuses a TLS handshake without a name it serves)."""
-        import http.client
-        import socket
-        import ssl
+        from loadgen import https_connection, unverified_context
 
-        context = ssl.create_default_context()
-        context.check_hostname = False  # the load generator's choice: the twin CA is not needed
-        context.verify_mode = ssl.CERT_NONE
-        raw = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-        connection = http.client.HTTPConnection(SITE_NAME, timeout=10)
-        connection.sock = context.wrap_socket(raw, server_hostname=SITE_NAME)
+        connection = https_connection(("127.0.0.1", self.port), SITE_NAME, unverified_context(),
+                                      timeout=10)
         try:
             connection.request(method, path, body=json.dumps(data) if data else None,
                                headers={"Host": SITE_NAME, "Content-Type": "application/json"})
