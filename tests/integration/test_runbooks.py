@@ -508,8 +508,22 @@ def test_patch_security_only_stops_the_workers_warmly_and_loses_no_idea(fleet):
     assert "Warm shutdown" in worker_log, worker_log[-2000:]
     assert not errors, f"submitting an idea failed: {errors[0]!r}"
     assert len(submitted) >= 10, submitted
-    wait_until("every idea submitted during patching is processed",
-               lambda: all(fleet.idea_status(i) == "processed" for i in submitted), timeout=240)
+    waiting = list(submitted)
+
+    def all_processed() -> bool:
+        waiting[:] = [i for i in waiting if fleet.idea_status(i) != "processed"]
+        return not waiting
+
+    try:
+        wait_until("every idea submitted during patching is processed", all_processed, timeout=240)
+    except pytest.fail.Exception:
+        beat_log = sh(container, "docker logs --tail 20 ideation-celery-beat 2>&1")
+        worker_log = sh(container, "docker logs ideation-celery-default 2>&1").splitlines()
+        named = [line for line in worker_log if any(i in line for i in waiting)]
+        pytest.fail(f"{len(waiting)} of {len(submitted)} ideas submitted during patching are not "
+                    f"processed 240 s after it: {waiting} (statuses "
+                    f"{[fleet.idea_status(i) for i in waiting]}); the worker's log names them "
+                    f"{named}; the beat's last lines:\n{beat_log}")
 
 
 def build_image(tag: str, *options: str) -> Path:

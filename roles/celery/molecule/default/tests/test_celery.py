@@ -70,6 +70,19 @@ def test_beat_sweeps_an_idea_nobody_queued(host):
     assert done["status"] == "processed", "the beat sweep did not queue it again"
 
 
+def test_drained_workers_take_no_task_until_they_start_again(host):
+    """The drain entry point (patch.yml's step before it stops the workers): no worker consumes a
+    queue, so an idea submitted then stays queued, through two beat sweeps; it is processed once
+    the workers have been stopped and started again."""
+    for node in ("default", "bulk"):
+        queues = json.loads(host.file(f"/root/drained-queues-{node}.json").content_string)
+        assert queues == {f"{node}@celery-host": []}, queues
+    idea = json.loads(host.file("/root/drained-idea.json").content_string)
+    after = json.loads(host.file("/root/drained-idea-after.json").content_string)
+    assert after["status"] == "submitted", after
+    assert wait_processed(host, idea["id"])["status"] == "processed"
+
+
 def test_beat_runs_only_on_the_beat_host(host):
     names = host.check_output("docker ps --format '{{.Names}}'").split()
     assert names.count("ideation-celery-beat") == 1
