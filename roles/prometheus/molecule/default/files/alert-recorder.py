@@ -1,8 +1,10 @@
 #!/usr/bin/python3
-"""Record every POST (Alertmanager webhooks, SNS Publish calls) and list them on GET /requests.
+"""Record every POST (Alertmanager webhooks, SNS Publish and CloudWatch PutMetricData calls) and
+list them on GET /requests.
 
-A stand-in for Amazon SNS and a webhook receiver in the Molecule scenario. Answers /sns like
-SNS's Publish action, so that Alertmanager counts the notification as sent.
+A stand-in for Amazon SNS, CloudWatch and a webhook receiver in the Molecule scenario. Answers
+/sns like SNS's Publish action, so that Alertmanager counts the notification as sent, and
+/cloudwatch like CloudWatch's PutMetricData (query protocol, as Debian 12's botocore speaks it).
 """
 
 import json
@@ -19,6 +21,11 @@ SNS_ANSWER = (
     "<MessageId>{id}</MessageId></PublishResult><ResponseMetadata><RequestId>{id}</RequestId>"
     "</ResponseMetadata></PublishResponse>"
 )
+CLOUDWATCH_ANSWER = (
+    '<PutMetricDataResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/">'
+    "<ResponseMetadata><RequestId>{id}</RequestId></ResponseMetadata></PutMetricDataResponse>"
+)
+FORM_PATHS = ("/sns", "/cloudwatch")
 
 
 class Recorder(BaseHTTPRequestHandler):
@@ -44,12 +51,14 @@ class Recorder(BaseHTTPRequestHandler):
         entry = {
             "path": self.path, "time": time.time(), "headers": dict(self.headers), "body": body
         }
-        if self.path.startswith("/sns"):
+        if self.path.startswith(FORM_PATHS):
             entry["form"] = {k: v[0] for k, v in parse_qs(body).items()}
         with LOCK:
             RECORDED.append(entry)
         if self.path.startswith("/sns"):
             self._answer(200, SNS_ANSWER.format(id=uuid.uuid4()), "text/xml")
+        elif self.path.startswith("/cloudwatch"):
+            self._answer(200, CLOUDWATCH_ANSWER.format(id=uuid.uuid4()), "text/xml")
         else:
             self._answer(200, "{}", "application/json")
 

@@ -236,6 +236,35 @@ def test_a_rejected_configuration_left_prometheus_as_it_was(host):
     assert "prometheus_config_last_reload_successful 1" in metrics
 
 
+def test_the_queue_depth_reaches_cloudwatch_and_no_error_rate_is_made_up(host):
+    """The publisher's PutMetricData calls (the recorder stands in for CloudWatch): the Celery
+    queue's length (3 on the target's Redis) in the platform's namespace with the environment as
+    dimension, signed with the configured key; the API error rate, which has no sample here (no
+    API), is not published at all. The side effect's rejected query is not live."""
+    def published():
+        return [n for n in _notifications(host) if n["path"].startswith("/cloudwatch")]
+
+    calls = _wait("a PutMetricData call", published)
+    form = calls[-1]["form"]
+    assert form["Action"] == "PutMetricData", form
+    assert form["Namespace"] == "Ideation", form
+    assert form["MetricData.member.1.MetricName"] == "CeleryQueueDepth", form
+    assert float(form["MetricData.member.1.Value"]) == 3, form
+    assert form["MetricData.member.1.Unit"] == "Count", form
+    assert form["MetricData.member.1.Dimensions.member.1.Name"] == "Environment", form
+    assert form["MetricData.member.1.Dimensions.member.1.Value"] == "molecule", form
+    assert "MetricData.member.2.MetricName" not in form, form
+    assert calls[-1]["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIA")
+    assert not [c for c in calls if "HttpErrorRatePercent" in c["body"]]
+    config = host.file("/etc/prometheus/cloudwatch-publisher.json").content_string
+    assert "BrokenMetric" not in config and "CeleryQueueDepth" in config
+    key_file = host.file("/etc/prometheus/cloudwatch-publisher.env")
+    assert (key_file.user, key_file.mode) == ("root", 0o600)
+    assert host.service("prometheus-cloudwatch-publisher.timer").is_enabled
+    result = host.run("systemctl show -p Result --value prometheus-cloudwatch-publisher.service")
+    assert result.stdout.strip() == "success", result.stdout
+
+
 def test_a_rejected_alertmanager_configuration_left_it_as_it_was(host):
     """After the side-effect step's broken route: the live file and Alertmanager's loaded
     configuration are the converged ones."""
