@@ -124,6 +124,40 @@ def test_each_query_value_is_published_with_its_unit_and_dimensions(prometheus, 
     assert metrics["HttpErrorRatePercent"]["units"] == {"Percent"}
 
 
+def test_series_dimensions_publish_one_datum_per_series_with_its_own_dimensions(
+        prometheus, aws, tmp_path):
+    """Memory per auto-scaling group: one series per role, each under its group's name alone
+    (the memory alarms select on AutoScalingGroupName only, so the common dimensions stay off)."""
+    by_role = ('label_replace(vector(40), "role", "api", "", "")'
+               ' or label_replace(vector(60), "role", "celery", "", "")')
+    config = write_config(tmp_path, prometheus, [
+        {"name": "MemoryUsedPercent", "query": by_role, "unit": "Percent",
+         "series_dimensions": {"AutoScalingGroupName": "ideation-test-{role}"}},
+    ])
+    assert publisher.main(["--config", config]) == 0
+    metrics = aws.list_metrics(Namespace=NAMESPACE)["Metrics"]
+    assert sorted(m["Dimensions"][0]["Value"] for m in metrics) == [
+        "ideation-test-api", "ideation-test-celery"]
+    assert all(len(m["Dimensions"]) == 1 for m in metrics), metrics
+    now = time.time()
+    celery = aws.get_metric_statistics(
+        Namespace=NAMESPACE, MetricName="MemoryUsedPercent", StartTime=now - 600,
+        EndTime=now + 60, Period=60, Statistics=["Maximum"],
+        Dimensions=[{"Name": "AutoScalingGroupName", "Value": "ideation-test-celery"}])
+    assert [p["Maximum"] for p in celery["Datapoints"]] == [60.0]
+
+
+def test_a_series_without_the_label_series_dimensions_names_is_an_error(
+        prometheus, aws, tmp_path, caplog):
+    config = write_config(tmp_path, prometheus, [
+        {"name": "MemoryUsedPercent", "query": "vector(40)", "unit": "Percent",
+         "series_dimensions": {"AutoScalingGroupName": "ideation-test-{role}"}},
+    ])
+    assert publisher.main(["--config", config]) == 1
+    assert "lacks the label 'role'" in caplog.text
+    assert published(aws) == {}
+
+
 def test_a_query_without_a_sample_publishes_nothing_for_it(prometheus, aws, tmp_path):
     """No traffic (no series) and 0/0 (NaN): the alarm must see missing data, not a value."""
     config = write_config(tmp_path, prometheus, [

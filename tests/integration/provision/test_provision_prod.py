@@ -438,7 +438,10 @@ def test_log_groups_and_alarms_of_section_9(moto_server, outputs):
     }
     for role in ROLES:
         memory = alarms[f"{PREFIX}-{role}-memory-high"]
-        assert (memory["MetricName"], memory["Threshold"]) == ("mem_used_percent", 80.0)
+        assert (memory["Namespace"], memory["MetricName"], memory["Threshold"]) == (
+            "Ideation", "MemoryUsedPercent", 80.0)
+        group = {"Name": "AutoScalingGroupName", "Value": f"{PREFIX}-{role}"}
+        assert memory["Dimensions"] == [group]
         assert memory["Period"] * memory["EvaluationPeriods"] == 300
         assert memory["AlarmActions"] == [topic]
     errors = alarms[f"{PREFIX}-api-error-rate-high"]

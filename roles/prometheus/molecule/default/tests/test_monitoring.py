@@ -236,25 +236,55 @@ def test_a_rejected_configuration_left_prometheus_as_it_was(host):
     assert "prometheus_config_last_reload_successful 1" in metrics
 
 
-def test_the_queue_depth_reaches_cloudwatch_and_no_error_rate_is_made_up(host):
+def _metric_data(form: dict) -> list[dict]:
+    """The MetricData of a PutMetricData call (query protocol) as dicts, dimensions as one dict."""
+    data = []
+    while f"MetricData.member.{len(data) + 1}.MetricName" in form:
+        prefix = f"MetricData.member.{len(data) + 1}."
+        dimensions, number = {}, 1
+        while f"{prefix}Dimensions.member.{number}.Name" in form:
+            name = form[f"{prefix}Dimensions.member.{number}.Name"]
+            dimensions[name] = form[f"{prefix}Dimensions.member.{number}.Value"]
+            number += 1
+        data.append({"name": form[prefix + "MetricName"], "value": float(form[prefix + "Value"]),
+                     "unit": form[prefix + "Unit"], "dimensions": dimensions})
+    return data
+
+
+def test_queue_depth_and_memory_reach_cloudwatch_and_no_error_rate_is_made_up(host):
     """The publisher's PutMetricData calls (the recorder stands in for CloudWatch): the Celery
     queue's length (3 on the target's Redis) in the platform's namespace with the environment as
-    dimension, signed with the configured key; the API error rate, which has no sample here (no
-    API), is not published at all. The side effect's rejected query is not live."""
+    dimension, and the memory used per role under its auto-scaling group's name, signed with the
+    configured key; the API error rate, which has no sample here (no API), is not published at
+    all. The side effect's rejected query is not live."""
+    queue_key = ("CeleryQueueDepth", (("Environment", "molecule"),))
+    memory_keys = [("MemoryUsedPercent", (("AutoScalingGroupName", f"ideation-{role}"),))
+                   for role in ("bastion", "monitoring")]
+
     def published():
         return [n for n in _notifications(host) if n["path"].startswith("/cloudwatch")]
 
-    calls = _wait("a PutMetricData call", published)
-    form = calls[-1]["form"]
+    def complete():
+        """The latest call with every expected datum: an earlier test stopped the target's node
+        exporter, and a call made before Prometheus scraped it again lacks its memory."""
+        for call in reversed(published()):
+            data = {(d["name"], tuple(d["dimensions"].items())): d
+                    for d in _metric_data(call["form"])}
+            if all(key in data for key in [queue_key, *memory_keys]):
+                return call, data
+        return None
+
+    call, data = _wait("a PutMetricData call with the queue depth and both roles' memory",
+                       complete)
+    form = call["form"]
     assert form["Action"] == "PutMetricData", form
     assert form["Namespace"] == "Ideation", form
-    assert form["MetricData.member.1.MetricName"] == "CeleryQueueDepth", form
-    assert float(form["MetricData.member.1.Value"]) == 3, form
-    assert form["MetricData.member.1.Unit"] == "Count", form
-    assert form["MetricData.member.1.Dimensions.member.1.Name"] == "Environment", form
-    assert form["MetricData.member.1.Dimensions.member.1.Value"] == "molecule", form
-    assert "MetricData.member.2.MetricName" not in form, form
-    assert calls[-1]["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIA")
+    assert (data[queue_key]["value"], data[queue_key]["unit"]) == (3, "Count")
+    for key in memory_keys:
+        assert data[key]["unit"] == "Percent" and 0 < data[key]["value"] < 100, data[key]
+    assert {name for name, _ in data} == {"CeleryQueueDepth", "MemoryUsedPercent"}, data
+    calls = published()
+    assert call["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIA")
     assert not [c for c in calls if "HttpErrorRatePercent" in c["body"]]
     config = host.file("/etc/prometheus/cloudwatch-publisher.json").content_string
     assert "BrokenMetric" not in config and "CeleryQueueDepth" in config
