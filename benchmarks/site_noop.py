@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A no-op site.yml re-run on the converged dev twin: stock Ansible, the shipped ansible.cfg,
-and the shipped one with Mitogen's strategy. Prints figures only (nothing is asserted).
+site.yml's tier plays side by side, and the shipped ansible.cfg with Mitogen's strategy. Prints
+figures only (nothing is asserted).
 
     .venv/bin/python benchmarks/site_noop.py [--runs 3] [--mitogen [DIR] | --no-mitogen]
                                               [--check] [--profile N]
@@ -19,15 +20,23 @@ connections of the twin (.dev/cp) are closed before every run, so none inherits 
   it would be without a cache. The SSH settings the twin needs (its ssh_config, ProxyJump
   through the bastion) come from the inventory, as they do for every configuration.
 - shipped: the repository's ansible.cfg as it is (caches as they are: warm on a re-run).
+- tiers: an experiment, the shipped ansible.cfg with site.yml's plays run as separate
+  ansible-playbook processes: each play up to the last baseline alone and in order, then the
+  four tier plays (monitoring, nginx, api, celery) at once. The bound for a site.yml whose tiers
+  converge side by side (one play, or the free strategy), without its costs (skipped tasks,
+  run_once, fleet-wide checks over the play's hosts).
 - mitogen: the shipped ansible.cfg plus ANSIBLE_STRATEGY_PLUGINS from DIR (default
   .cache/mitogen: `pip install --target .cache/mitogen mitogen`) and
   ANSIBLE_STRATEGY=mitogen_linear. Skipped with --no-mitogen or when DIR has no Mitogen.
 
 Per configuration: median wall time, host-tasks (the recap's ok + changed + skipped + failed,
 summed over the hosts) per second of wall time, changed count (0 on a converged twin), and the
-ratio to stock; the 1-minute load average before each run. --check adds `--check --diff` to
-every run. --profile N prints, per configuration, the seconds profile_tasks gave each role and
-the N slowest tasks (last run). Logs: build/logs/bench-site-<config>-<run>.log.
+ratio to stock; the 1-minute load average before each run; the CPU time the run used, on the
+controller (this script's children) and in the twin's instance containers (their cgroups), and
+that CPU time over the machine's cores: on the twin every host shares the controller's cores,
+so no way of spreading the same work finishes sooner than that floor. --check adds `--check
+--diff` to every run. --profile N prints, per configuration, the seconds profile_tasks gave each
+role and the N slowest tasks (last run). Logs: build/logs/bench-site-<config>-<run>.log.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ import argparse
 import collections
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,8 +53,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dev_twin import ROOT, env, host_tasks  # the twin's environment, as dev-up exports it
+from dev_twin import RECAP, ROOT, env, host_tasks  # the twin's environment, as dev-up exports it
 
 LOGS = ROOT / "build" / "logs"
 DEV = ROOT / ".dev"
@@ -73,6 +85,31 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
+def twin_cpu_seconds() -> float | None:
+    """CPU time used so far by the twin's instance containers (cgroup v1 or v2), or None."""
+    ids = subprocess.run(["docker", "ps", "-q", "--no-trunc", "--filter", "name=ideation-dev-",
+                          "--filter", "label=org.ideation.dev.instance-id"], capture_output=True,
+                         text=True, check=False).stdout.split()
+    total = 0.0
+    for container in ids:
+        v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{container}/cpuacct.usage")
+        v2 = Path(f"/sys/fs/cgroup/system.slice/docker-{container}.scope/cpu.stat")
+        if v1.is_file():
+            total += int(v1.read_text()) / 1e9
+        elif v2.is_file():
+            usage = dict(line.split() for line in v2.read_text().splitlines())
+            total += int(usage["usage_usec"]) / 1e6
+        else:
+            return None
+    return total if ids else None
+
+
+def controller_cpu_seconds() -> float:
+    """CPU time of this script's finished children: ansible-playbook, its workers, ssh."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def close_connections() -> None:
     """Close the SSH master connections Ansible keeps to the twin (as scripts/dev-up does)."""
     for socket in (DEV / "cp").glob("*"):
@@ -89,6 +126,8 @@ def configurations(workdir: Path, mitogen: Path | None) -> dict[str, tuple[dict,
         "stock": ({"ANSIBLE_CONFIG": str(stock_cfg)}, ["--flush-cache"]),
         "shipped": ({"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}, []),
     }
+    # An experiment, not a way to run site.yml: the tier plays in four processes at once.
+    found["tiers"] = ({"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}, [])
     if mitogen:
         found["mitogen"] = ({
             "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
@@ -118,13 +157,25 @@ def profile(output: str) -> tuple[collections.Counter, collections.Counter]:
     return tasks, roles
 
 
+def tier_stages() -> list[list[list[str]]]:
+    """site.yml's plays as stages of concurrent ansible-playbook commands: each play up to the
+    last baseline (playbooks/common.yml) alone and in order, then every tier play at once."""
+    plays = []
+    for entry in yaml.safe_load((ROOT / "site.yml").read_text()):
+        args = [entry["ansible.builtin.import_playbook"]]
+        for name, value in (entry.get("vars") or {}).items():
+            args += ["-e", f"{name}={value}"]
+        plays.append(args)
+    last_baseline = max(i for i, args in enumerate(plays) if args[0] == "playbooks/common.yml")
+    return [[args] for args in plays[:last_baseline + 1]] + [plays[last_baseline + 1:]]
+
+
 def run(name: str, index: int, extra_env: dict, extra_args: list[str],
         check: bool) -> dict | None:
     """One timed site.yml run; its figures. Exits with the log's tail when it fails, except
     with Mitogen, whose failure is printed and ends only its own runs (None)."""
-    args = ["ansible-playbook", "site.yml", "-i", "inventories/dev", *extra_args]
-    if check:
-        args += ["--check", "--diff"]
+    stages = tier_stages() if name == "tiers" else [[["site.yml"]]]
+    extra = [*extra_args, *(["--check", "--diff"] if check else [])]
     values = env()
     for key in [k for k in values if k.startswith("ANSIBLE_")]:
         del values[key]  # the configuration decides, not the caller's environment
@@ -132,24 +183,39 @@ def run(name: str, index: int, extra_env: dict, extra_args: list[str],
     log = LOGS / f"bench-site-{name}-{index}.log"
     close_connections()
     before = load()
+    outputs = []
+    controller_before, hosts_before = controller_cpu_seconds(), twin_cpu_seconds()
     start = time.perf_counter()
-    result = subprocess.run(args, cwd=ROOT, env=values, capture_output=True, text=True,
-                            check=False)
+    for stage in stages:
+        commands = [["ansible-playbook", "-i", "inventories/dev", *play, *extra] for play in stage]
+        procs = [subprocess.Popen(args, cwd=ROOT, env=values, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True) for args in commands]
+        for args, proc in zip(commands, procs, strict=True):
+            output = proc.communicate()[0]
+            outputs.append(output)
+            if proc.returncode != 0:
+                log.write_text("\n".join(outputs))
+                tail = "\n".join(output.splitlines()[-40:])
+                message = f"{name}: {' '.join(args)} failed ({proc.returncode}); log {log}:\n{tail}"
+                if name != "mitogen":
+                    sys.exit(message)
+                print(f"  {message}\n  (the Mitogen runs are dropped)", flush=True)
+                return None
     seconds = time.perf_counter() - start
-    output = result.stdout + result.stderr
-    log.write_text(output)
-    if result.returncode != 0:
-        tail = "\n".join(output.splitlines()[-40:])
-        message = f"{name}: {' '.join(args)} failed ({result.returncode}); log {log}:\n{tail}"
-        if name != "mitogen":
-            sys.exit(message)
-        print(f"  {message}\n  (the Mitogen runs are dropped)", flush=True)
-        return None
-    count, changed, hosts = host_tasks(output)
+    controller_cpu = controller_cpu_seconds() - controller_before
+    hosts_after = twin_cpu_seconds()
+    hosts_cpu = hosts_after - hosts_before if None not in (hosts_before, hosts_after) else None
+    log.write_text("\n".join(outputs))
+    figures = [host_tasks(output) for output in outputs]
+    count, changed = sum(f[0] for f in figures), sum(f[1] for f in figures)
+    hosts = len({m["host"] for output in outputs
+                 for m in RECAP.finditer(output.split("PLAY RECAP")[-1])})
+    hosts_figure = f"{hosts_cpu:.1f} s" if hosts_cpu is not None else "unknown"
     print(f"  {name:<8} run {index}: {seconds:6.1f} s, {count} host-tasks on {hosts} hosts, "
-          f"{changed} changed (load {before:.2f})", flush=True)
+          f"{changed} changed (load {before:.2f}); CPU: controller {controller_cpu:.1f} s, "
+          f"hosts {hosts_figure}", flush=True)
     return {"seconds": seconds, "tasks": count, "changed": changed, "load": before,
-            "output": output}
+            "cpu": controller_cpu + (hosts_cpu or 0.0), "output": "\n".join(outputs)}
 
 
 def main() -> None:
@@ -159,7 +225,7 @@ def main() -> None:
     parser.add_argument("--mitogen", type=Path, default=DEFAULT_MITOGEN, metavar="DIR",
                         help="where `pip install --target` put Mitogen (default .cache/mitogen)")
     parser.add_argument("--no-mitogen", action="store_true", help="skip the Mitogen runs")
-    parser.add_argument("--only", nargs="+", choices=("stock", "shipped", "mitogen"),
+    parser.add_argument("--only", nargs="+", choices=("stock", "shipped", "tiers", "mitogen"),
                         help="run only these configurations")
     parser.add_argument("--check", action="store_true", help="runs with --check --diff")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
@@ -191,8 +257,9 @@ def main() -> None:
                 else:
                     results[name].append(figures)
 
+    cores = os.cpu_count() or 1
     print(f"\n  {'config':<8} {'median s':>9} {'host-tasks':>10} {'tasks/s':>8} {'changed':>8}"
-          f" {'load':>11} {'vs stock':>9}")
+          f" {'load':>11} {'vs stock':>9} {'CPU s':>7} {'CPU floor s':>11}")
     baseline = statistics.median(r["seconds"] for r in results["stock"]) \
         if results.get("stock") else None
     for name, runs in results.items():
@@ -200,13 +267,17 @@ def main() -> None:
         tasks = statistics.median(r["tasks"] for r in runs)
         loads = [r["load"] for r in runs]
         ratio = f"{baseline / seconds:8.2f}x" if baseline else "-"
+        cpu = statistics.median(r["cpu"] for r in runs)
         print(f"  {name:<8} {seconds:9.1f} {tasks:10.0f} {tasks / seconds:8.2f} "
               f"{max(r['changed'] for r in runs):8d} {min(loads):5.2f}-{max(loads):<5.2f} "
-              f"{ratio:>9}")
+              f"{ratio:>9} {cpu:7.1f} {cpu / cores:11.1f}")
     if "shipped" in results and baseline:
         shipped = statistics.median(r["seconds"] for r in results["shipped"])
         print(f"  target: shipped at least 3x faster than stock; "
               f"measured {baseline / shipped:.2f}x")
+    print(f"  CPU s: the controller's (ansible-playbook, its workers, ssh) and the twin's "
+          f"instance containers' CPU time; CPU floor: that over the machine's {cores} cores, the "
+          "shortest the run could take here however its work were spread")
 
     for name, runs in results.items() if options.profile else ():
         tasks, roles = profile(runs[-1]["output"])
