@@ -15,8 +15,9 @@ such run apart:
    then `file` for the attributes).
 3. On the host, the `stat` module as Ansible sends it (the AnsiballZ file, kept with
    ANSIBLE_KEEP_REMOTE_FILES): seconds per run, and how much of that is Python importing
-   ansible's module_utils from the payload's zip (`python3 -X importtime`). A zip import is
-   compiled afresh every time: no .pyc is ever written or read.
+   ansible's module_utils from the payload's zip (`python3 -X importtime`). They are
+   compiled afresh on every run: the payload holds sources only, and a zip import never
+   writes a .pyc.
 
 Needs a converged twin (scripts/dev-up); changes nothing on it but a temporary directory in the
 login user's home, removed at the end.
