@@ -194,6 +194,8 @@ def run(name: str, index: int, extra_env: dict, extra_args: list[str],
             output = proc.communicate()[0]
             outputs.append(output)
             if proc.returncode != 0:
+                for other in procs:  # a tier play that failed ends its stage: no play left over
+                    other.kill()
                 log.write_text("\n".join(outputs))
                 tail = "\n".join(output.splitlines()[-40:])
                 message = f"{name}: {' '.join(args)} failed ({proc.returncode}); log {log}:\n{tail}"
