@@ -186,11 +186,14 @@ def refresh(
 ) -> dict[str, Any]:
     """A new price file for ``region`` from a boto3 ``pricing`` client (GetProducts, paged)."""
     prices: dict[str, Any] = {}
+    answers: dict[str, list[str]] = {}  # queries told apart by usage type share one request
     paginator = client.get_paginator("get_products")
     for query in queries(region, wanted):
-        pages = paginator.paginate(**query.request())
-        price_list = [entry for page in pages for entry in page.get("PriceList", [])]
-        _put(prices, query.path, price_from_products(query, price_list))
+        request = json.dumps(query.request(), sort_keys=True)
+        if request not in answers:
+            pages = paginator.paginate(**query.request())
+            answers[request] = [entry for page in pages for entry in page.get("PriceList", [])]
+        _put(prices, query.path, price_from_products(query, answers[request]))
     return {
         "region": region,
         "date": today.isoformat(),
