@@ -160,3 +160,16 @@ def test_an_unknown_environment_is_refused(capsys: pytest.CaptureFixture[str]) -
     status, _out, err = run(capsys, "qa")
     assert status == 1
     assert err.startswith("cost-report: no environment 'qa'")
+
+
+def test_the_figures_in_docs_cost_md_are_the_reports(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = {}
+    for line in (ROOT / "docs" / "cost.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        name = cells[0].split(" ", 1)[0]
+        if line.startswith("| ") and name in ENVIRONMENTS and len(cells) == 4:
+            rows[name] = cells[1:]
+    assert sorted(rows) == sorted(ENVIRONMENTS)
+    for env, figures in rows.items():
+        _status, out, _err = run(capsys, env)
+        assert _total(out) == figures, f"docs/cost.md's figures for {env} are out of date"
