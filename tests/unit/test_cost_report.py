@@ -173,3 +173,54 @@ def test_the_figures_in_docs_cost_md_are_the_reports(capsys: pytest.CaptureFixtu
     for env, figures in rows.items():
         _status, out, _err = run(capsys, env)
         assert _total(out) == figures, f"docs/cost.md's figures for {env} are out of date"
+
+
+class CommittedPrices:
+    """A pricing client answering GetProducts with the committed price file's own prices, one
+    product per query of the request, in AWS's PriceList format."""
+
+    def __init__(self) -> None:
+        self.prices = yaml.safe_load((ROOT / "data" / "prices" / "us-east-1.yml").read_text())
+
+    def get_paginator(self, _name: str) -> CommittedPrices:
+        return self
+
+    def paginate(self, **request: Any) -> list[dict[str, Any]]:
+        import json
+
+        wanted = script.cost_pricing.wanted_types([self.prices], [])
+        entries = []
+        for query in script.cost_pricing.queries("us-east-1", wanted):
+            if query.request() != request:
+                continue
+            price = self.prices["prices"]
+            for step in query.path:
+                price = price[step]
+            dimension = {"unit": query.unit, "beginRange": "0", "endRange": "Inf",
+                         "pricePerUnit": {"USD": f"{price / query.scale:.10f}"}}
+            entries.append(json.dumps({
+                "product": {"attributes": {"usagetype": "USE1-" + query.usagetype_suffix}},
+                "terms": {"OnDemand": {"T": {"priceDimensions": {"D": dimension}}}},
+            }))
+        return [{"PriceList": entries}]
+
+
+def test_refreshed_prices_write_a_file_the_report_reads_alike(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import boto3
+
+    monkeypatch.setattr(boto3, "client", lambda service, region_name: CommittedPrices())
+    refreshed = tmp_path / "us-east-1.yml"
+    status, out, err = run(capsys, "--refresh-prices", "us-east-1", "--prices", str(refreshed))
+    assert (status, err) == (0, ""), err
+    assert out == f"wrote {refreshed}, dated {TODAY[1]}\n"
+    data = yaml.safe_load(refreshed.read_text())
+    assert data["date"] == TODAY[1] and "pricing:GetProducts" in data["source"]
+    lint = subprocess.run([sys.executable, "-m", "yamllint", "--strict", "-c",
+                           str(ROOT / ".yamllint"), str(refreshed)],
+                          capture_output=True, text=True, check=False)
+    assert lint.returncode == 0, lint.stdout
+    _s, before, _e = run(capsys, "prod")
+    _s, after, _e = run(capsys, "prod", "--prices", str(refreshed))
+    assert _total(after) == _total(before)
