@@ -224,3 +224,24 @@ def test_refreshed_prices_write_a_file_the_report_reads_alike(
     _s, before, _e = run(capsys, "prod")
     _s, after, _e = run(capsys, "prod", "--prices", str(refreshed))
     assert _total(after) == _total(before)
+
+
+def test_refresh_without_aws_access_says_so_and_keeps_the_file(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import boto3
+    from botocore.exceptions import NoCredentialsError
+
+    class NoAccess(CommittedPrices):
+        def paginate(self, **request: Any) -> list[dict[str, Any]]:
+            raise NoCredentialsError()
+
+    monkeypatch.setattr(boto3, "client", lambda service, region_name: NoAccess())
+    kept = tmp_path / "us-east-1.yml"
+    committed = (ROOT / "data" / "prices" / "us-east-1.yml").read_text()
+    kept.write_text(committed)
+    status, out, err = run(capsys, "--refresh-prices", "us-east-1", "--prices", str(kept))
+    assert (status, out) == (1, "")
+    assert err == (f"cost-report: the AWS Price List API could not be read (Unable to locate "
+                   f"credentials); {kept} is unchanged\n")
+    assert kept.read_text() == committed
