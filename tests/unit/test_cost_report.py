@@ -245,3 +245,23 @@ def test_refresh_without_aws_access_says_so_and_keeps_the_file(
     assert err == (f"cost-report: the AWS Price List API could not be read (Unable to locate "
                    f"credentials); {kept} is unchanged\n")
     assert kept.read_text() == committed
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "is not a price file (no prices mapping)"),
+        ("region: eu-west-1\ndate: '2026-12-06'\nprices: {}\n",
+         "holds prices of eu-west-1, not us-east-1"),
+        ("region: us-east-1\ndate: '2026-12-06'\nprices: {}\n",
+         "has no price ec2_instance_hour t3.medium"),
+    ],
+)
+def test_a_wrong_price_file_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, message: str
+) -> None:
+    wrong = tmp_path / "prices.yml"
+    wrong.write_text(text)
+    status, out, err = run(capsys, "prod", "--prices", str(wrong))
+    assert (status, out) == (1, "")
+    assert err.startswith("cost-report: ") and message in err
