@@ -115,7 +115,7 @@ def _compute_lines(env: Mapping[str, Any]) -> list[Line]:
             addresses = tuple(max(n, fixed) if tier == "public" else fixed for n in count)
             lines.append(Line(
                 f"ipv4:{name}", "VPC", "public",
-                f"{name} public IPv4 addresses, {fixed} of them Elastic IPs",
+                f"{name} public IPv4 addresses (Elastic IPs: {fixed})",
                 f"{source}, aws_elastic_ips", _scale(addresses, HOURS_PER_MONTH),  # type: ignore[arg-type]
                 "address-hours", ("public_ipv4_hour",)))
     return lines
