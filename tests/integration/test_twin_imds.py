@@ -8,6 +8,8 @@ import base64
 import dataclasses
 import http.client
 import json
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +31,30 @@ API, BASTION, WORKER, SEALED, STRANGER = "127.0.0.2", "127.0.0.3", "127.0.0.4", 
     "127.0.0.6"
 API_USER_DATA = b"#cloud-config\nruncmd:\n  - [touch, /run/api-marker]\n# \xc3\xa9t\xc3\xa9\n"
 WORKER_USER_DATA = b"#!/bin/sh\necho worker > /run/worker-marker\n"
+CLOUD_IMAGE = "ideation/debian12-cloud"  # the twin's base AMI, with Debian's cloud-init 22.4
+# Debian's cloud-init, in the image, runs its Ec2 datasource against the stand-in as on EC2 (the
+# platform identified as AWS: IMDSv2 tokens) and prints what it read.
+CLOUD_INIT = r"""
+import json, sys
+from cloudinit import distros, helpers
+from cloudinit.sources import DataSourceEc2
+
+class OnEc2(DataSourceEc2.DataSourceEc2):
+    def _get_cloud_name(self):
+        return "aws"
+
+paths = helpers.Paths({"cloud_dir": "/tmp/cloud", "run_dir": "/tmp/run"})
+config = {"datasource": {"Ec2": {"metadata_urls": [sys.argv[1]], "max_wait": 10, "timeout": 2}}}
+source = OnEc2(config, distros.fetch("debian")("debian", {}, paths), paths)
+found = source._get_data()
+print(json.dumps({
+    "found": found, "version": source._crawled_metadata.get("_metadata_api_version"),
+    "instance_id": source.get_instance_id() if found else None,
+    "zone": source.availability_zone, "region": source.region,
+    "keys": source.get_public_ssh_keys() if found else [],
+    "user_data": (source.userdata_raw or b"").decode(),
+    "tags": (source.metadata or {}).get("tags")}))
+"""
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
     "Action": "sts:AssumeRole"}]})
@@ -355,3 +381,31 @@ def test_versions_and_unknown_paths(twin: Twin) -> None:
     listing = get(twin, API, "/latest/meta-data/")[1].split("\n")
     assert {"instance-id", "placement/", "public-keys/", "iam/", "tags/"} <= set(listing)
     assert "autoscaling/" not in listing
+
+
+def test_debian_cloud_init_reads_the_stand_in_as_on_ec2(twin: Twin) -> None:
+    """cloud-init 22.4 from the twin's base image: token, version probe, crawl, user data and
+    identity document, as its Ec2 datasource does them on EC2 (AWS identified)."""
+    if shutil.which("docker") is None or subprocess.run(
+            ["docker", "image", "inspect", CLOUD_IMAGE], capture_output=True,
+            check=False).returncode != 0:
+        pytest.skip(f"needs Docker and {CLOUD_IMAGE} (scripts/build-images)")
+    # The container shares the host's network: it calls from 127.0.0.1, taken for the API host.
+    settings = {**twin.settings, "address_map": {"127.0.0.1": "10.9.1.10"}}
+    server = imds.serve("127.0.0.1", 0, **settings)
+    try:
+        result = subprocess.run(
+            ["docker", "run", "--rm", "--network", "host", "--entrypoint", "python3",
+             CLOUD_IMAGE, "-c", CLOUD_INIT, server.url],
+            capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr[-3000:]
+    read = json.loads(result.stdout.strip().splitlines()[-1])
+    assert read["found"], result.stdout[-3000:]
+    assert read["version"] == "2021-03-23"
+    assert read["instance_id"] == twin.instances[API]["InstanceId"]
+    assert (read["zone"], read["region"]) == ("us-east-1b", "us-east-1")
+    assert read["keys"] == [f"{twin.key} dev"]
+    assert read["user_data"] == API_USER_DATA.decode()
+    assert read["tags"] == {"instance": {"Name": "api-1", "Role": "api"}}
