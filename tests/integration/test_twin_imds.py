@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "scripts") not in sys.path:
     sys.path.insert(0, str(REPO / "scripts"))
 
+from conftest import free_port
 from twin import imds
 
 API, BASTION, WORKER, SEALED, STRANGER = "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", \
@@ -67,6 +69,17 @@ class Twin:
     key: str
     instances: dict[str, dict[str, Any]]  # caller address -> instance (DescribeInstances)
     settings: dict[str, Any]  # what the server was started with, to start another
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.server.server_address[:2]
+
+
+@dataclass
+class Endpoint:
+    """Any stand-in to call, by address."""
+
+    address: tuple[str, int]
 
 
 def _tags(**tags: str) -> list[dict[str, Any]]:
@@ -135,10 +148,10 @@ def twin(moto_server: Any) -> Iterator[Twin]:
         server.stop()
 
 
-def call(twin: Twin, caller: str, method: str, path: str,
+def call(twin: Twin | Endpoint, caller: str, method: str, path: str,
          headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
     """One request from the loopback address `caller`."""
-    host, port = twin.server.server_address[:2]
+    host, port = twin.address
     connection = http.client.HTTPConnection(host, port, timeout=10, source_address=(caller, 0))
     try:
         connection.request(method, path, headers=headers or {})
@@ -148,7 +161,7 @@ def call(twin: Twin, caller: str, method: str, path: str,
         connection.close()
 
 
-def token(twin: Twin, caller: str, ttl: int = 60) -> str:
+def token(twin: Twin | Endpoint, caller: str, ttl: int = 60) -> str:
     status, body, _ = call(twin, caller, "PUT", "/latest/api/token",
                            {"X-aws-ec2-metadata-token-ttl-seconds": str(ttl)})
     assert status == 200
@@ -409,3 +422,38 @@ def test_debian_cloud_init_reads_the_stand_in_as_on_ec2(twin: Twin) -> None:
     assert read["keys"] == [f"{twin.key} dev"]
     assert read["user_data"] == API_USER_DATA.decode()
     assert read["tags"] == {"instance": {"Name": "api-1", "Role": "api"}}
+
+
+def test_the_command_serves_and_logs_without_secrets(twin: Twin, moto_server: Any,
+                                                     tmp_path: Path) -> None:
+    """`python -m twin.imds`, as the twin runs it: one log line per request, no token in it."""
+    port = free_port()
+    log = tmp_path / "imds.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "twin.imds", "--host", "127.0.0.1", "--port", str(port),
+             "--endpoint-url", moto_server.url, "--vpc-id", twin.vpc,
+             "--map", "127.0.0.7=10.9.1.10"],
+            cwd=REPO / "scripts", env=moto_server.env(), stderr=stderr)
+    try:
+        server = Endpoint(("127.0.0.1", port))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                secret = token(server, "127.0.0.7")
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        status, body, _ = call(server, "127.0.0.7", "GET", "/latest/meta-data/iam/security-"
+                               "credentials/api-role", {"X-aws-ec2-metadata-token": secret})
+        assert status == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    lines = [line for line in log.read_text().splitlines() if line.startswith("imds 127.0.0.7")]
+    assert len(lines) == 2, log.read_text()
+    assert '"PUT /latest/api/token HTTP/1.1" 200' in lines[0]
+    assert "security-credentials/api-role" in lines[1]
+    assert secret not in log.read_text()
+    assert json.loads(body)["SecretAccessKey"] not in log.read_text()
