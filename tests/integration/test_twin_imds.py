@@ -34,24 +34,22 @@ API, BASTION, WORKER, SEALED, STRANGER = "127.0.0.2", "127.0.0.3", "127.0.0.4", 
 API_USER_DATA = b"#cloud-config\nruncmd:\n  - [touch, /run/api-marker]\n# \xc3\xa9t\xc3\xa9\n"
 WORKER_USER_DATA = b"#!/bin/sh\necho worker > /run/worker-marker\n"
 CLOUD_IMAGE = "ideation/debian12-cloud"  # the twin's base AMI, with Debian's cloud-init 22.4
-# Debian's cloud-init, in the image, runs its Ec2 datasource against the stand-in as on EC2 (the
-# platform identified as AWS: IMDSv2 tokens) and prints what it read.
+DATASOURCE = REPO / "images" / "cloud" / "DataSourceEc2Twin.py"
+# Debian's cloud-init, in the image, finds the twin's datasource as its init stage does
+# (datasource_list: [Ec2Twin]), runs it against the stand-in and prints what it read.
 CLOUD_INIT = r"""
 import json, sys
-from cloudinit import distros, helpers
-from cloudinit.sources import DataSourceEc2
-
-class OnEc2(DataSourceEc2.DataSourceEc2):
-    def _get_cloud_name(self):
-        return "aws"
+from cloudinit import distros, helpers, sources
 
 paths = helpers.Paths({"cloud_dir": "/tmp/cloud", "run_dir": "/tmp/run"})
 config = {"datasource": {"Ec2": {"metadata_urls": [sys.argv[1]], "max_wait": 10, "timeout": 2}}}
-source = OnEc2(config, distros.fetch("debian")("debian", {}, paths), paths)
+(found_class,) = sources.list_sources(["Ec2Twin"], [sources.DEP_FILESYSTEM, sources.DEP_NETWORK],
+                                      ["", "cloudinit.sources"])
+source = found_class(config, distros.fetch("debian")("debian", {}, paths), paths)
 found = source._get_data()
 print(json.dumps({
     "found": found, "version": source._crawled_metadata.get("_metadata_api_version"),
-    "instance_id": source.get_instance_id() if found else None,
+    "cloud_name": source.cloud_name, "instance_id": source.get_instance_id() if found else None,
     "zone": source.availability_zone, "region": source.region,
     "keys": source.get_public_ssh_keys() if found else [],
     "user_data": (source.userdata_raw or b"").decode(),
@@ -397,8 +395,9 @@ def test_versions_and_unknown_paths(twin: Twin) -> None:
 
 
 def test_debian_cloud_init_reads_the_stand_in_as_on_ec2(twin: Twin) -> None:
-    """cloud-init 22.4 from the twin's base image: token, version probe, crawl, user data and
-    identity document, as its Ec2 datasource does them on EC2 (AWS identified)."""
+    """cloud-init 22.4 from the twin's base image, with the twin's datasource
+    (images/cloud/DataSourceEc2Twin.py): token, version probe, crawl, user data and identity
+    document, as its Ec2 datasource does them on EC2."""
     if shutil.which("docker") is None or subprocess.run(
             ["docker", "image", "inspect", CLOUD_IMAGE], capture_output=True,
             check=False).returncode != 0:
@@ -408,7 +407,8 @@ def test_debian_cloud_init_reads_the_stand_in_as_on_ec2(twin: Twin) -> None:
     server = imds.serve("127.0.0.1", 0, **settings)
     try:
         result = subprocess.run(
-            ["docker", "run", "--rm", "--network", "host", "--entrypoint", "python3",
+            ["docker", "run", "--rm", "--network", "host", "--entrypoint", "python3", "-v",
+             f"{DATASOURCE}:/usr/lib/python3/dist-packages/{DATASOURCE.name}:ro",
              CLOUD_IMAGE, "-c", CLOUD_INIT, server.url],
             capture_output=True, text=True, timeout=120, check=False)
     finally:
@@ -416,7 +416,7 @@ def test_debian_cloud_init_reads_the_stand_in_as_on_ec2(twin: Twin) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     read = json.loads(result.stdout.strip().splitlines()[-1])
     assert read["found"], result.stdout[-3000:]
-    assert read["version"] == "2021-03-23"
+    assert (read["version"], read["cloud_name"]) == ("2021-03-23", "aws")
     assert read["instance_id"] == twin.instances[API]["InstanceId"]
     assert (read["zone"], read["region"]) == ("us-east-1b", "us-east-1")
     assert read["keys"] == [f"{twin.key} dev"]
