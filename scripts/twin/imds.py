@@ -522,18 +522,17 @@ def _text(value: str) -> Response:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: ImdsServer
-    server_version = "EC2ws"
-    sys_version = ""
+
+    def version_string(self) -> str:
+        return "EC2ws"  # the Server header EC2's metadata service sends
 
     def _answer(self) -> None:
         try:
             response = self.server.service.handle(self.command, self.path, self.headers,
                                                   self.client_address[0])
-        except (BotoCoreError, ClientError) as error:
-            self.log_message("AWS call failed: %s", type(error).__name__)
-            response = _error(500)
-        except Exception as error:
-            self.log_message("failed: %s", type(error).__name__)
+        except Exception as error:  # moto down or a surprise: a 500, and serve on
+            kind = "AWS call" if isinstance(error, BotoCoreError | ClientError) else "request"
+            self.log_message("%s failed: %s", kind, type(error).__name__)
             response = _error(500)
         self.send_response(response.status)
         self.send_header("Content-Type", "text/plain")
