@@ -34,16 +34,15 @@ API, BASTION, WORKER, SEALED, STRANGER = "127.0.0.2", "127.0.0.3", "127.0.0.4", 
 API_USER_DATA = b"#cloud-config\nruncmd:\n  - [touch, /run/api-marker]\n# \xc3\xa9t\xc3\xa9\n"
 WORKER_USER_DATA = b"#!/bin/sh\necho worker > /run/worker-marker\n"
 CLOUD_IMAGE = "ideation/debian12-cloud"  # the twin's base AMI, with Debian's cloud-init 22.4
-DATASOURCE = REPO / "images" / "cloud" / "DataSourceEc2Twin.py"
-# Debian's cloud-init, in the image, finds the twin's datasource as its init stage does
-# (datasource_list: [Ec2Twin]), runs it against the stand-in and prints what it read.
+# Debian's cloud-init, in the image, finds its Ec2 datasource as its network stage does
+# (images/cloud/90-twin.cfg), runs it against the stand-in and prints what it read.
 CLOUD_INIT = r"""
 import json, sys
 from cloudinit import distros, helpers, sources
 
 paths = helpers.Paths({"cloud_dir": "/tmp/cloud", "run_dir": "/tmp/run"})
 config = {"datasource": {"Ec2": {"metadata_urls": [sys.argv[1]], "max_wait": 10, "timeout": 2}}}
-(found_class,) = sources.list_sources(["Ec2Twin"], [sources.DEP_FILESYSTEM, sources.DEP_NETWORK],
+(found_class,) = sources.list_sources(["Ec2"], [sources.DEP_FILESYSTEM, sources.DEP_NETWORK],
                                       ["", "cloudinit.sources"])
 source = found_class(config, distros.fetch("debian")("debian", {}, paths), paths)
 found = source._get_data()
@@ -395,9 +394,9 @@ def test_versions_and_unknown_paths(twin: Twin) -> None:
 
 
 def test_debian_cloud_init_reads_the_stand_in_as_on_ec2(twin: Twin) -> None:
-    """cloud-init 22.4 from the twin's base image, with the twin's datasource
-    (images/cloud/DataSourceEc2Twin.py): token, version probe, crawl, user data and identity
-    document, as its Ec2 datasource does them on EC2."""
+    """cloud-init 22.4 from the twin's base image, its Ec2 datasource knowing the machine for
+    EC2 (images/cloud/Dockerfile): token, version probe, crawl, user data and identity
+    document, as it does them on EC2."""
     if shutil.which("docker") is None or subprocess.run(
             ["docker", "image", "inspect", CLOUD_IMAGE], capture_output=True,
             check=False).returncode != 0:
@@ -407,8 +406,7 @@ def test_debian_cloud_init_reads_the_stand_in_as_on_ec2(twin: Twin) -> None:
     server = imds.serve("127.0.0.1", 0, **settings)
     try:
         result = subprocess.run(
-            ["docker", "run", "--rm", "--network", "host", "--entrypoint", "python3", "-v",
-             f"{DATASOURCE}:/usr/lib/python3/dist-packages/{DATASOURCE.name}:ro",
+            ["docker", "run", "--rm", "--network", "host", "--entrypoint", "python3",
              CLOUD_IMAGE, "-c", CLOUD_INIT, server.url],
             capture_output=True, text=True, timeout=120, check=False)
     finally:
