@@ -18,6 +18,17 @@ moto 5.2 differs from AWS in ways that break correct automation, not merely unte
 * UpdateSecurityGroupRuleDescriptionsIngress and ...Egress answer an empty result; AWS answers
   Return=true, which ec2_security_group reads when a rule's description changes.
 
+* CreateLaunchTemplateVersion stores UserData as a plain string, so a group launching from
+  that version (2 or later) crashes moto; AWS launches it. The user data is kept base64-typed.
+* Instances a group launches from a launch template lack its IamInstanceProfile and
+  MetadataOptions; AWS applies both. They are applied.
+* Auto-scaling lifecycle hooks are stored and ignored, and CompleteLifecycleAction and
+  RecordLifecycleActionHeartbeat answer "not implemented". AWS holds a new instance of a group
+  with a launching hook in Pending:Wait and a leaving one with a terminating hook in
+  Terminating:Wait until the action is completed or times out. Implemented (below), with the
+  health replacements AWS makes: SetInstanceHealth Unhealthy, or an InService instance no longer
+  running in EC2, makes the group terminate it and launch a replacement.
+
 and two APIs moto lacks, which teardown.yml calls:
 
 * DeleteCacheSubnetGroup (moto answers 500 "not implemented"): added, deleting the group.
@@ -296,6 +307,8 @@ def _patch_asg_launch_template_settings() -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Auto-scaling lifecycle hooks and health replacement (docs/provisioning.md, "Lifecycle hooks").
+# Groups with no hook keep moto's own capacity code; the rest is reconciled here. Each open
+# action lives on moto's InstanceState; timeouts are applied when a request arrives.
 
 LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
 TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
@@ -607,17 +620,12 @@ def _patch_hook_deletion() -> None:
     AutoScalingBackend.delete_lifecycle_hook = delete_lifecycle_hook
 
 
-def _add_lifecycle_actions() -> None:
-    """CompleteLifecycleAction, RecordLifecycleActionHeartbeat, hooks given at group creation,
-    and the timeouts applied before every auto-scaling and EC2 request."""
+def _add_complete_lifecycle_action() -> None:
     from moto.autoscaling.exceptions import ValidationError
-    from moto.autoscaling.models import autoscaling_backends
     from moto.autoscaling.responses import AutoScalingResponse
     from moto.core.responses import EmptyResult
-    from moto.ec2.responses import EC2Response
 
-    call_action = AutoScalingResponse.call_action
-    if getattr(call_action, "_fidelity_patch", False):
+    if hasattr(AutoScalingResponse, "complete_lifecycle_action"):
         return
 
     def complete_lifecycle_action(self: Any) -> Any:
@@ -631,6 +639,16 @@ def _add_lifecycle_actions() -> None:
         _finish(group, state, hook, result)
         return EmptyResult()
 
+    AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action
+
+
+def _add_record_lifecycle_action_heartbeat() -> None:
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import EmptyResult
+
+    if hasattr(AutoScalingResponse, "record_lifecycle_action_heartbeat"):
+        return
+
     def record_lifecycle_action_heartbeat(self: Any) -> Any:
         hook = self._get_param("LifecycleHookName")
         _, state = _find_action(
@@ -640,9 +658,19 @@ def _add_lifecycle_actions() -> None:
         action.deadline = _now() + datetime.timedelta(seconds=action.heartbeat_timeout)
         return EmptyResult()
 
-    create_group = AutoScalingResponse.create_auto_scaling_group
+    AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat
 
-    @functools.wraps(create_group)
+
+def _patch_group_creation_hooks() -> None:
+    """CreateAutoScalingGroup's LifecycleHookSpecificationList: the hooks exist before the
+    group launches its first instances, as on AWS."""
+    from moto.autoscaling.responses import AutoScalingResponse
+
+    original = AutoScalingResponse.create_auto_scaling_group
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
     def create_auto_scaling_group(self: Any) -> Any:
         backend = self.autoscaling_backend
         name = self._get_param("AutoScalingGroupName")
@@ -658,33 +686,53 @@ def _add_lifecycle_actions() -> None:
                 timeout=int(timeout) if timeout is not None else None,
                 result=spec.get("DefaultResult"))
         try:
-            return create_group(self)
+            return original(self)
         except Exception:
             for key in added:
                 backend.lifecycle_hooks.pop(key, None)
             raise
 
-    @functools.wraps(call_action)
-    def autoscaling_call_action(self: Any) -> Any:
+    create_auto_scaling_group._fidelity_patch = True  # type: ignore[attr-defined]
+    AutoScalingResponse.create_auto_scaling_group = create_auto_scaling_group
+
+
+def _patch_autoscaling_requests() -> None:
+    """Every auto-scaling request first applies the timeouts due, under one lock."""
+    from moto.autoscaling.responses import AutoScalingResponse
+
+    original = AutoScalingResponse.call_action
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
+    def call_action(self: Any) -> Any:
         with _lifecycle_lock:
             advance_lifecycle(self.autoscaling_backend)
-            return call_action(self)
+            return original(self)
 
-    ec2_call_action = EC2Response.call_action
+    call_action._fidelity_patch = True  # type: ignore[attr-defined]
+    AutoScalingResponse.call_action = call_action
 
-    @functools.wraps(ec2_call_action)
-    def ec2_call_action_with_lifecycle(self: Any) -> Any:
+
+def _patch_ec2_requests() -> None:
+    """Every EC2 request first applies the auto-scaling timeouts due (a held instance's EC2
+    state changes when its hook times out)."""
+    from moto.autoscaling.models import autoscaling_backends
+    from moto.ec2.responses import EC2Response
+
+    original = EC2Response.call_action
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
+    def call_action(self: Any) -> Any:
         backend = dict.get(autoscaling_backends[self.current_account], self.region)
-        if backend is not None:
+        if backend is not None:  # never create an auto-scaling backend for it
             advance_lifecycle(backend)
-        return ec2_call_action(self)
+        return original(self)
 
-    AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action
-    AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat
-    AutoScalingResponse.create_auto_scaling_group = create_auto_scaling_group
-    autoscaling_call_action._fidelity_patch = True  # type: ignore[attr-defined]
-    AutoScalingResponse.call_action = autoscaling_call_action
-    EC2Response.call_action = ec2_call_action_with_lifecycle
+    call_action._fidelity_patch = True  # type: ignore[attr-defined]
+    EC2Response.call_action = call_action
 
 
 def apply_fidelity_patches() -> None:
@@ -706,7 +754,11 @@ def apply_fidelity_patches() -> None:
     _patch_ec2_termination_notice()
     _patch_group_deletion()
     _patch_hook_deletion()
-    _add_lifecycle_actions()
+    _add_complete_lifecycle_action()
+    _add_record_lifecycle_action_heartbeat()
+    _patch_group_creation_hooks()
+    _patch_autoscaling_requests()
+    _patch_ec2_requests()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -360,3 +360,25 @@ def test_lifecycle_actions_answer_aws_errors(aws: tuple[Any, Any], call: str) ->
     with pytest.raises(ClientError, match="No active Lifecycle Action"):
         getattr(client, call)(AutoScalingGroupName="web", LifecycleHookName="launch",
                               InstanceId=instance, **extra)
+
+
+def test_deleting_a_hook_or_the_group_ends_open_actions(aws: tuple[Any, Any]) -> None:
+    """DeleteLifecycleHook completes open actions (ABANDON a launch); deleting the group
+    terminates every instance, held or not, and its hooks go with it."""
+    client, ec2 = aws
+    _group(client, 2, TERMINATE_HOOK)
+    first, _ = _states(client)
+    client.put_lifecycle_hook(AutoScalingGroupName="web", LifecycleHookName="launch",
+                              LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING")
+    client.set_desired_capacity(AutoScalingGroupName="web", DesiredCapacity=3)
+    [waiting] = _only(_states(client), "Pending:Wait")
+    client.delete_lifecycle_hook(AutoScalingGroupName="web", LifecycleHookName="launch")
+    states = _states(client)
+    assert waiting not in states and list(states.values()) == ["InService"] * 3
+    assert _ec2_states(ec2)[waiting] == "terminated"
+    client.set_desired_capacity(AutoScalingGroupName="web", DesiredCapacity=2)
+    assert _states(client)[first] == "Terminating:Wait"
+    client.delete_auto_scaling_group(AutoScalingGroupName="web", ForceDelete=True)
+    assert set(_ec2_states(ec2).values()) == {"terminated"}
+    assert client.describe_auto_scaling_instances()["AutoScalingInstances"] == []
+    assert client.describe_lifecycle_hooks(AutoScalingGroupName="web")["LifecycleHooks"] == []
