@@ -420,7 +420,9 @@ def _take_out_unhealthy(group: Any) -> bool:
 
 def _reconcile(group: Any) -> None:
     """Bring a lifecycle group to its desired capacity, counting Pending:Wait instances and not
-    Terminating ones; scale-in takes the oldest unprotected instances, as moto does."""
+    Terminating ones; scale-in takes the oldest unprotected instances, as moto does. Load
+    balancers are refreshed when an instance changed state."""
+    before = [(state.instance.id, state.lifecycle_state) for state in group.instance_states]
     _take_out_unhealthy(group)
     counted = [state for state in group.instance_states if state.lifecycle_state in _COUNTED]
     target = group.desired_capacity or 0
@@ -430,6 +432,11 @@ def _reconcile(group: Any) -> None:
         victims = [state for state in counted if not state.protected_from_scale_in]
         for state in victims[:len(counted) - target]:
             _take_out(group, state)
+    if [(state.instance.id, state.lifecycle_state) for state in group.instance_states] != before:
+        _refresh_load_balancers(group)
+
+
+def _refresh_load_balancers(group: Any) -> None:
     backend = group.autoscaling_backend
     if group.name in backend.autoscaling_groups:
         backend.update_attached_elbs(group.name)
@@ -458,6 +465,7 @@ def _finish(group: Any, state: Any, hook: str, result: str) -> None:
         if not actions:
             _terminate(group, state)
     _reconcile(group)
+    _refresh_load_balancers(group)
 
 
 def advance_lifecycle(backend: Any) -> None:
@@ -505,6 +513,7 @@ def _patch_group_capacity() -> None:
             return
         self.desired_capacity = self.min_size if new_capacity is None else new_capacity
         _reconcile(self)
+        _refresh_load_balancers(self)  # as moto does after every change
 
     set_desired_capacity._fidelity_patch = True  # type: ignore[attr-defined]
     FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity
@@ -530,6 +539,7 @@ def _patch_terminate_in_group() -> None:
                 group.desired_capacity -= 1
             _take_out(group, state)
             _reconcile(group)
+            _refresh_load_balancers(group)
         return TerminateInstanceActivity(state.instance, original_size)
 
     terminate_instance._fidelity_patch = True  # type: ignore[attr-defined]
@@ -569,6 +579,7 @@ def _patch_ec2_termination_notice() -> None:
                 for state in gone:
                     _terminate(group, state)  # already terminated in EC2: nothing to hold
                 _reconcile(group)
+                _refresh_load_balancers(group)
         original(self, instance_ids)  # groups without hooks: moto replaces InService ones
 
     notify_terminate_instances._fidelity_patch = True  # type: ignore[attr-defined]
@@ -727,9 +738,11 @@ def _patch_ec2_requests() -> None:
     @functools.wraps(original)
     def call_action(self: Any) -> Any:
         backend = dict.get(autoscaling_backends[self.current_account], self.region)
-        if backend is not None:  # never create an auto-scaling backend for it
+        if backend is None:  # never create an auto-scaling backend for it
+            return original(self)
+        with _lifecycle_lock:  # TerminateInstances changes groups too
             advance_lifecycle(backend)
-        return original(self)
+            return original(self)
 
     call_action._fidelity_patch = True  # type: ignore[attr-defined]
     EC2Response.call_action = call_action
