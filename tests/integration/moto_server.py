@@ -43,7 +43,6 @@ docs/provisioning.md lists these and the gaps that are not patched.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime
 import functools
 import sys
@@ -323,17 +322,20 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-@dataclasses.dataclass
 class LifecycleAction:
-    """One hook's hold on one instance, as AWS keeps it between the wait and its result."""
+    """One hook's hold on one instance, as AWS keeps it between the wait and its result.
+    (A plain class: the module is also loaded unregistered, where dataclasses fail.)"""
 
-    hook: str
-    transition: str
-    token: str
-    heartbeat_timeout: int
-    default_result: str
-    deadline: datetime.datetime
-    global_deadline: datetime.datetime
+    def __init__(self, hook: Any, transition: str) -> None:
+        self.hook: str = hook.name
+        self.transition = transition
+        self.token = str(uuid.uuid4())
+        self.heartbeat_timeout = int(hook.heartbeat_timeout)
+        self.default_result: str = hook.default_result
+        now = _now()
+        self.deadline = now + datetime.timedelta(seconds=self.heartbeat_timeout)
+        self.global_deadline = now + datetime.timedelta(
+            seconds=min(_MAX_WAIT_SECONDS, 100 * self.heartbeat_timeout))
 
     @property
     def expires(self) -> datetime.datetime:
@@ -364,15 +366,8 @@ def _hold(group: Any, state: Any, transition: str) -> bool:
     actions.clear()
     if not hooks:
         return False
-    now = _now()
     for hook in hooks:
-        heartbeat = int(hook.heartbeat_timeout)
-        actions[hook.name] = LifecycleAction(
-            hook=hook.name, transition=transition, token=str(uuid.uuid4()),
-            heartbeat_timeout=heartbeat, default_result=hook.default_result,
-            deadline=now + datetime.timedelta(seconds=heartbeat),
-            global_deadline=now + datetime.timedelta(
-                seconds=min(_MAX_WAIT_SECONDS, 100 * heartbeat)))
+        actions[hook.name] = LifecycleAction(hook, transition)
     state.lifecycle_state = "Pending:Wait" if transition == LAUNCHING else "Terminating:Wait"
     return True
 
