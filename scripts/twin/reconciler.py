@@ -332,7 +332,8 @@ class Reconciler:
                                                                     container)
             machine.status = container.status
             listed.append(machine)
-        twin = {**self.config.static, "machines": [asdict(m) for m in listed]}
+        twin = {**self.config.static, "gateway": self.config.gateway,
+                "machines": [asdict(m) for m in listed]}
         text = json.dumps(twin, indent=2, sort_keys=True) + "\n"
         if text == self.written:
             return

@@ -56,6 +56,20 @@ class Ec2Twin:
         self.state = state
         self.log = log
         self.docker = docker.from_env()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = self.moto.env(dict(os.environ, PYTHONPATH=str(REPO / "scripts")))
+        with self.log.open("a") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "twin", "run", "--config", str(self.state / "ec2.json")],
+                env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    def stop(self) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
 
     def machines(self) -> list[dict[str, Any]]:
         try:
@@ -156,21 +170,13 @@ def ec2_twin(moto_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "static": {"network": NETWORK},
     }
     (state / "ec2.json").write_text(json.dumps(config))
-    log = state / "ec2.log"
-    env = moto_server.env(dict(os.environ, PYTHONPATH=str(REPO / "scripts")))
-    with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "twin", "run", "--config",
-                                    str(state / "ec2.json")], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT)
-    twin = Ec2Twin(moto_server, state, log)
-    twin.process = process  # type: ignore[attr-defined]
+    twin = Ec2Twin(moto_server, state, state / "ec2.log")
+    twin.start()
     try:
-        wait_until("the stand-in's NAT rule", nat_rules, 30, log)
+        wait_until("the stand-in's NAT rule", nat_rules, 30, twin.log)
         yield twin
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
+        twin.stop()
         for container in twin.containers():
             container.remove(force=True, v=True)
         network.remove()
@@ -213,6 +219,16 @@ def test_the_metadata_service_requires_a_token_and_answers_per_machine(ec2_twin)
     assert ec2_twin.sh(name, moto) == (0, "200")
 
 
+def test_a_restarted_stand_in_finds_its_machines_again(ec2_twin):
+    machine = ec2_twin.one_booted_machine()
+    container = ec2_twin.docker.containers.get(machine["name"])
+    assert ec2_twin.stop() == 0
+    ec2_twin.start()
+    time.sleep(5)  # two passes of the new stand-in
+    assert [c.id for c in ec2_twin.containers()] == [container.id]
+    assert ec2_twin.one_booted_machine()["host_key"] == machine["host_key"]
+
+
 def test_a_killed_machine_is_replaced_by_the_group(ec2_twin):
     killed = ec2_twin.one_booted_machine()
     ec2_twin.docker.containers.get(killed["name"]).kill()
@@ -233,8 +249,7 @@ def test_a_killed_machine_is_replaced_by_the_group(ec2_twin):
 def test_scaling_in_removes_the_machine_and_stopping_leaves_nothing(ec2_twin):
     ec2_twin.one_booted_machine()
     ec2_twin.scale(0)
-    wait_until("no machine left", lambda: ec2_twin.containers() == [], 90, ec2_twin.log)
-    assert ec2_twin.machines() == []
-    ec2_twin.process.send_signal(signal.SIGTERM)
-    assert ec2_twin.process.wait(timeout=30) == 0
+    wait_until("no machine left, none in twin.json",
+               lambda: ec2_twin.containers() == [] and ec2_twin.machines() == [], 90, ec2_twin.log)
+    assert ec2_twin.stop() == 0
     assert nat_rules() == []
