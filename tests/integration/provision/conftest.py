@@ -96,6 +96,7 @@ class Ansible:
             cwd=REPO,
             env=self.env(),
             capture_output=True,
+            stdin=subprocess.DEVNULL,  # never a terminal: prompts (teardown's) get no answer
             text=True,
             timeout=timeout,
             check=False,
