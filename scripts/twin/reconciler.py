@@ -260,7 +260,7 @@ class Reconciler:
         host_config = api.create_host_config(
             binds=binds, port_bindings=port_bindings(ports), cap_add=profile.capabilities,
             security_opt=profile.security_opts or None, tmpfs={p: "" for p in profile.tmpfs},
-            cgroupns="host", extra_hosts=self.hosts(instances),
+            cgroupns="host", extra_hosts=self.hosts(instances), network_mode=config.network,
             # A reboot inside the machine exits systemd; Docker boots it again, as EC2 would.
             restart_policy={"Name": "unless-stopped"})
         name = machine_name(config, instance)

@@ -188,7 +188,12 @@ def test_a_scaled_out_instance_boots_its_ami_and_runs_its_user_data(ec2_twin):
     ec2_twin.scale(1)
     machine = ec2_twin.one_booted_machine()
     name = machine["name"]
-    assert ec2_twin.docker.containers.get(name).image.tags[0].startswith("ideation/ami:")
+    container = ec2_twin.docker.containers.get(name)
+    assert container.image.tags[0].startswith("ideation/ami:")
+    # On the VPC's network only, at the instance's address, as the dev twin's machines are.
+    assert container.attrs["HostConfig"]["NetworkMode"] == NETWORK
+    networks = container.attrs["NetworkSettings"]["Networks"]
+    assert set(networks) == {NETWORK} and networks[NETWORK]["IPAddress"] == machine["ip"]
     assert ec2_twin.sh(name, f"cat {MARKER}") == (0, f"user data of {machine['hostname']}")
     code, output = ec2_twin.sh(name, "cloud-init status --long")
     assert code == 0 and "status: done" in output, output
