@@ -21,7 +21,7 @@ TEMPLATE = "etc/prometheus/rules/ideation.rules.yml.j2"
 REQUIRED_ALERTS = {
     "HighCpuUsage", "HighMemoryUsage", "HighHttpErrorRate", "PgBouncerPoolNearlyExhausted",
     "RedisMemoryHigh", "TargetDown", "TLSCertificateExpiringSoon", "CeleryQueueBacklog",
-    "TooManyRequestsBurst",
+    "TooManyRequestsBurst", "UpstreamListStale",
 }  # fmt: skip
 # Thresholds raised far beyond any test's input: every firing test must then fail.
 UNREACHABLE = {
@@ -33,6 +33,7 @@ UNREACHABLE = {
     "prometheus_alert_cert_expiry_days": 1,
     "prometheus_alert_celery_queue_depth": 100000,
     "prometheus_alert_429_per_second": 100000,
+    "prometheus_alert_upstream_sync_stale_seconds": 100000000,
 }
 
 

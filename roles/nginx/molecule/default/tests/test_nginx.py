@@ -1,8 +1,9 @@
 """The load balancer works: TLS, redirects, proxying, rate limits, static files, logs, validators.
 
 side_effect.yml ran before these tests: it fed the role an invalid directive (in check mode and
-for real) and drained nginx-api2 with --tags nginx_upstream, recording what it saw in
-/var/tmp/ideation-molecule. The tests of those side effects read that record.
+for real), made the upstream list follow a stand-in of the api auto-scaling group
+(nginx_upstream_source asg), and drained nginx-api2 with --tags nginx_upstream, recording what it
+saw in /var/tmp/ideation-molecule. The tests of those side effects read that record.
 """
 
 from __future__ import annotations
@@ -508,3 +509,60 @@ def test_a_drained_host_gets_no_requests(host):
     )
     after = {https(host, API, "/api/ping").json()["backend"] for _ in range(12)}
     assert after == {"nginx-api1"}
+
+
+# --- the upstream list from the api group (nginx_upstream_source asg, side_effect.yml) ----------
+
+SYNC = "ideation_upstream_sync"
+
+
+def backends(host, name: str) -> list[str]:
+    return [json.loads(line)["backend"] for line in record(host, name).splitlines() if line]
+
+
+def sync_metric(host, name: str, metric: str) -> float:
+    text = record(host, name)
+    found = re.search(rf'^{SYNC}_{metric}{{group="ideation-molecule-api"}} (\S+)$', text, re.M)
+    assert found, text
+    return float(found[1])
+
+
+def server(name: str, down: bool = False) -> str:
+    drained = r" down; # " + re.escape(name) + r" \(drained\)" if down else "; # " + re.escape(name)
+    return rf"^    server \d+\.\d+\.\d+\.\d+:8000 max_fails=3 fail_timeout=10s{drained}$"
+
+
+def test_the_group_s_standby_instance_is_down_and_the_others_are_not_listed(host):
+    first = record(host, "asg-1.conf")
+    assert re.search(server("api-i-0api1"), first, re.M), first
+    assert re.search(server("api-i-0api2", down=True), first, re.M), first
+    assert "i-0leaving" not in first and "i-0gone" not in first, first
+    assert "10.255.0." not in first, first
+    assert "keepalive 32;" in first
+    assert set(backends(host, "asg-1.jsonl")) == {"nginx-api1"}
+
+
+def test_an_instance_back_in_service_gets_requests_after_a_reload(host):
+    second = record(host, "asg-2.conf")
+    assert re.search(server("api-i-0api2"), second, re.M), second
+    assert set(backends(host, "asg-2.jsonl")) == {"nginx-api1", "nginx-api2"}
+    assert record(host, "pid-asg").strip() == record(host, "pid-before").strip()
+    assert sync_metric(host, "asg-ok.prom", "servers") == 2
+    assert sync_metric(host, "asg-ok.prom", "reloads_total") >= 1
+    assert sync_metric(host, "asg-ok.prom", "errors_total") == 0
+
+
+def test_an_aws_api_error_keeps_the_last_list_and_shows_in_the_metric(host):
+    assert record(host, "asg-error.conf") == record(host, "asg-2.conf")
+    assert sync_metric(host, "asg-error.prom", "errors_total") >= 1
+    assert sync_metric(host, "asg-error.prom", "servers") == 2
+    stale = sync_metric(host, "asg-error.prom", "last_success_timestamp_seconds")
+    fresh = sync_metric(host, "asg-ok.prom", "last_success_timestamp_seconds")
+    assert 0 < fresh <= stale < fresh + 5  # it stopped moving once the API failed
+    assert record(host, "asg-service-state").strip() == "active"
+
+
+def test_an_inventory_run_stops_the_sync_service(host):
+    """The drain (source inventory, --tags nginx_upstream) came after: the role owns the file."""
+    assert not host.service("ideation-upstream-sync").is_running
+    assert not host.service("ideation-upstream-sync").is_enabled

@@ -1,0 +1,430 @@
+"""nginx's API upstream list from the api auto-scaling group: which instances get traffic, the
+upstream file nginx reads, and one sync cycle (list, render, test the whole tree, swap, reload).
+
+Standard library only, no Ansible import: the nginx role installs this very file next to
+/usr/local/sbin/ideation-upstream-sync (Debian's python3 with python3-boto3), and the unit tests
+import it on the controller. Documented in roles/nginx/README.md ("Upstreams from the group").
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LOG = logging.getLogger("ideation-upstream-sync")
+
+IN_SERVICE = "InService"
+STANDBY = "Standby"
+HEALTHY = "Healthy"
+METRIC_PREFIX = "ideation_upstream_sync"
+# DescribeInstances accepts at most 200 values in one filter.
+_FILTER_CHUNK = 100
+
+
+class SyncError(Exception):
+    """The group could not be listed, or its list cannot be used; the live list stays."""
+
+
+@dataclass(frozen=True, order=True)
+class Server:
+    """One line of the upstream block. `down` servers get no new requests (drained)."""
+
+    name: str
+    address: str
+    port: int
+    down: bool = False
+
+
+def servers_from_group(
+    instances: Iterable[Mapping[str, Any]],
+    addresses: Mapping[str, str],
+    *,
+    name_prefix: str,
+    port: int,
+) -> list[Server]:
+    """The upstream servers for the group's instances (DescribeAutoScalingGroups' Instances).
+
+    InService and Healthy: in rotation. Standby (an operator's or a runbook's drain): listed
+    `down`, named `(drained)` as a drained inventory host is, so the runbooks that read the live
+    file see it as drained. Anything else (Pending, Pending:Wait, Terminating, Terminating:Wait,
+    unhealthy) and an instance EC2 does not report running with a private address: not listed.
+    Names are those of the aws_ec2 inventory (`<Role tag>-<instance id>`); sorted by name, so the
+    order AWS answers in never changes the file.
+    """
+    servers = []
+    for instance in instances:
+        instance_id = instance["InstanceId"]
+        state = instance.get("LifecycleState")
+        address = addresses.get(instance_id)
+        if address is None:
+            continue
+        if state == IN_SERVICE and instance.get("HealthStatus", HEALTHY) == HEALTHY:
+            down = False
+        elif state == STANDBY:
+            down = True
+        else:
+            continue
+        servers.append(Server(f"{name_prefix}-{instance_id}", address, port, down))
+    return sorted(set(servers))
+
+
+def server_line(server: Server, *, max_fails: int, fail_timeout: str) -> str:
+    """One `server` directive with its comment, as templates/.../upstream.conf.j2 writes it."""
+    host = f"[{server.address}]" if ":" in server.address else server.address
+    down = " down" if server.down else ""
+    drained = " (drained)" if server.down else ""
+    return (
+        f"    server {host}:{server.port} max_fails={max_fails} fail_timeout={fail_timeout}"
+        f"{down}; # {server.name}{drained}"
+    )
+
+
+def render_upstream(
+    servers: Sequence[Server],
+    *,
+    max_fails: int,
+    fail_timeout: str,
+    keepalive: int,
+    header: str = "",
+) -> str:
+    """The whole upstream file: `header` (comment lines), then the block the template renders."""
+    lines = [header.rstrip("\n")] if header else []
+    lines += ["upstream ideation_api {", "    least_conn;"]
+    lines += [server_line(s, max_fails=max_fails, fail_timeout=fail_timeout) for s in servers]
+    lines += [
+        f"    keepalive {keepalive};",
+        "    keepalive_requests 1000;",
+        "    keepalive_timeout 60s;",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def needs_update(live: str | None, rendered: str) -> bool:
+    """Whether the live file must be replaced: only when its text differs (a missing file does)."""
+    return live != rendered
+
+
+def in_rotation(servers: Iterable[Server]) -> int:
+    """How many servers get new requests."""
+    return sum(1 for s in servers if not s.down)
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def describe_group(
+    autoscaling: Any, ec2: Any, group_name: str
+) -> tuple[list[dict], dict[str, str]]:
+    """The group's instances and the private address of each one EC2 reports running.
+
+    `autoscaling` and `ec2` are boto3 clients. A missing group is an error: an empty list from a
+    misspelt name must never empty nginx's upstream. Instances are looked up with an instance-id
+    filter, which, unlike InstanceIds, does not fail on an instance that is already gone.
+    """
+    paginator = autoscaling.get_paginator("describe_auto_scaling_groups")
+    groups = [
+        group
+        for page in paginator.paginate(AutoScalingGroupNames=[group_name])
+        for group in page["AutoScalingGroups"]
+    ]
+    if not groups:
+        raise SyncError(f"there is no auto-scaling group named {group_name}")
+    instances = groups[0].get("Instances", [])
+    wanted = sorted(
+        i["InstanceId"] for i in instances if i.get("LifecycleState") in (IN_SERVICE, STANDBY)
+    )
+    addresses: dict[str, str] = {}
+    for chunk in _chunks(wanted, _FILTER_CHUNK):
+        pages = ec2.get_paginator("describe_instances").paginate(
+            Filters=[
+                {"Name": "instance-id", "Values": list(chunk)},
+                {"Name": "instance-state-name", "Values": ["running"]},
+            ]
+        )
+        for page in pages:
+            for reservation in page["Reservations"]:
+                for instance in reservation["Instances"]:
+                    address = instance.get("PrivateIpAddress")
+                    if address and instance.get("State", {}).get("Name") == "running":
+                        addresses[instance["InstanceId"]] = address
+    return instances, addresses
+
+
+def metrics_text(
+    *, group: str, last_success: float, servers: int, errors: int, reloads: int
+) -> str:
+    """The node exporter textfile collector's file (Prometheus text format)."""
+    label = '{group="' + group.replace("\\", "\\\\").replace('"', '\\"') + '"}'
+    rows = [
+        (
+            "last_success_timestamp_seconds",
+            "gauge",
+            "Unix time the upstream list last matched the group (0: not since the start).",
+            f"{last_success:.3f}",
+        ),
+        ("servers", "gauge", "API servers in rotation in the live upstream list.", str(servers)),
+        (
+            "errors_total",
+            "counter",
+            "Sync cycles that kept the last good list (AWS error, nginx -t, reload failed).",
+            str(errors),
+        ),
+        ("reloads_total", "counter", "nginx reloads for a changed list.", str(reloads)),
+    ]
+    out = []
+    for name, kind, help_text, value in rows:
+        metric = f"{METRIC_PREFIX}_{name}"
+        out += [
+            f"# HELP {metric} {help_text}",
+            f"# TYPE {metric} {kind}",
+            f"{metric}{label} {value}",
+        ]
+    return "\n".join(out) + "\n"
+
+
+def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write through a temporary file in the same directory and rename it over `path`."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.chmod(mode)
+    os.replace(tmp, path)
+
+
+@dataclass
+class Settings:
+    """What the service reads from its JSON configuration (the role writes it)."""
+
+    group: str
+    name_prefix: str = "api"
+    port: int = 8000
+    max_fails: int = 3
+    fail_timeout: str = "10s"
+    keepalive: int = 32
+    region: str = ""
+    endpoint_url: str = ""
+    interval: float = 5.0
+    nginx_dir: str = "/etc/nginx"
+    tree: list[str] = field(
+        default_factory=lambda: ["nginx.conf", "ideation/http.conf", "ideation/servers.conf"]
+    )
+    upstream_file: str = "ideation/upstream.conf"
+    staging_dir: str = "/etc/nginx/.upstream-sync"
+    metrics_file: str = "/var/lib/prometheus/node-exporter/ideation_upstream_sync.prom"
+    lock_file: str = "/run/lock/ideation-upstream-sync.lock"
+    test_command: list[str] = field(default_factory=lambda: ["nginx", "-t", "-q"])
+    reload_command: list[str] = field(default_factory=lambda: ["systemctl", "reload", "nginx"])
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> Settings:
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown settings: {', '.join(unknown)}")
+        return cls(**data)
+
+    def header(self) -> str:
+        return (
+            "# Written by ideation-upstream-sync (ideation.platform.nginx): the InService"
+            f"\n# instances of the group '{self.group}'; Standby ones are down (drained)."
+            "\n# Do not edit: the next change of the group replaces this file."
+        )
+
+
+Runner = Callable[[Sequence[str]], subprocess.CompletedProcess]
+
+
+def _run(argv: Sequence[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=60, check=False)
+
+
+class Syncer:
+    """One nginx host's sync: keeps the last good list and the counters between cycles."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        lister: Callable[[], list[Server]],
+        run: Runner = _run,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.lister = lister
+        self.run = run
+        self.clock = clock
+        self.last_success = 0.0
+        self.errors = 0
+        self.reloads = 0
+        self.reload_pending = False
+
+    @property
+    def live_path(self) -> Path:
+        return Path(self.settings.nginx_dir) / self.settings.upstream_file
+
+    def live_text(self) -> str | None:
+        try:
+            return self.live_path.read_text()
+        except FileNotFoundError:
+            return None
+
+    def live_servers(self) -> int:
+        text = self.live_text() or ""
+        return sum(
+            1
+            for line in text.splitlines()
+            if line.strip().startswith("server ") and " down;" not in line
+        )
+
+    def cycle(self) -> str:
+        """One sync: 'unchanged', 'changed' or 'error: ...'. Always rewrites the metric file."""
+        with self._locked():
+            try:
+                outcome = self._sync()
+            except Exception as error:  # any failure keeps the live list; the metric shows it
+                self.errors += 1
+                outcome = f"error: {error}"
+                LOG.error("%s", outcome)
+            else:
+                self.last_success = self.clock()
+            self.write_metrics()
+        return outcome
+
+    def _sync(self) -> str:
+        s = self.settings
+        servers = self.lister()
+        if in_rotation(servers) == 0:
+            raise SyncError(f"no InService instance in {s.group}: keeping the last list")
+        rendered = render_upstream(
+            servers,
+            max_fails=s.max_fails,
+            fail_timeout=s.fail_timeout,
+            keepalive=s.keepalive,
+            header=s.header(),
+        )
+        if not needs_update(self.live_text(), rendered):
+            if self.reload_pending:
+                self._reload()
+            return "unchanged"
+        # Before the role has installed its tree (a first converge) nginx does not read the file
+        # yet: it is written untested, and the role tests it with the whole tree it installs.
+        tree_installed = all((Path(s.nginx_dir) / name).is_file() for name in s.tree[1:])
+        if tree_installed:
+            self._test(rendered)
+        self.live_path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(self.live_path, rendered)
+        LOG.info(
+            "upstream list of %s now: %s",
+            s.group,
+            ", ".join(f"{x.name}{' (down)' if x.down else ''}" for x in servers) or "empty",
+        )
+        if tree_installed:
+            self.reload_pending = True
+            self._reload()
+        return "changed"
+
+    def _test(self, rendered: str) -> None:
+        """Render the whole tree into the staging directory and have nginx test it there."""
+        s = self.settings
+        staging = Path(s.staging_dir)
+        shutil.rmtree(staging, ignore_errors=True)
+        for name in s.tree:
+            target = staging / name
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+            shutil.copyfile(Path(s.nginx_dir) / name, target)
+        target = staging / s.upstream_file
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+        target.write_text(rendered)
+        conf = staging / s.tree[0]
+        result = self.run([*s.test_command, "-c", str(conf)])
+        if result.returncode != 0:
+            raise SyncError(
+                f"nginx rejected the new list (kept in {staging}): {(result.stderr or '').strip()}"
+            )
+        shutil.rmtree(staging, ignore_errors=True)
+
+    def _reload(self) -> None:
+        result = self.run(self.settings.reload_command)
+        if result.returncode != 0:
+            raise SyncError(f"reloading nginx failed: {(result.stderr or '').strip()}")
+        self.reload_pending = False
+        self.reloads += 1
+
+    def write_metrics(self) -> None:
+        path = Path(self.settings.metrics_file)
+        if not path.parent.is_dir():
+            LOG.warning("no textfile collector directory %s: metrics not written", path.parent)
+            return
+        write_atomically(
+            path,
+            metrics_text(
+                group=self.settings.group,
+                last_success=self.last_success,
+                servers=self.live_servers(),
+                errors=self.errors,
+                reloads=self.reloads,
+            ),
+        )
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One cycle at a time on a host (the service and a converge's --once)."""
+        with open(self.settings.lock_file, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def aws_lister(settings: Settings) -> Callable[[], list[Server]]:
+    """A lister with boto3 clients made once (connections are reused from cycle to cycle)."""
+    import boto3  # only here: the pure functions above need no AWS library
+    from botocore.config import Config
+
+    config = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2})
+    options = {
+        "region_name": settings.region or None,
+        "endpoint_url": settings.endpoint_url or None,
+        "config": config,
+    }
+    autoscaling = boto3.client("autoscaling", **options)
+    ec2 = boto3.client("ec2", **options)
+
+    def _list() -> list[Server]:
+        instances, addresses = describe_group(autoscaling, ec2, settings.group)
+        return servers_from_group(
+            instances, addresses, name_prefix=settings.name_prefix, port=settings.port
+        )
+
+    return _list
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """ideation-upstream-sync --config FILE [--once]: sync every `interval` seconds, or once."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--config", required=True, help="JSON settings written by the role")
+    parser.add_argument("--once", action="store_true", help="one cycle; exit 1 if it failed")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+    settings = Settings.from_mapping(json.loads(Path(args.config).read_text()))
+    syncer = Syncer(settings, aws_lister(settings))
+    while True:
+        outcome = syncer.cycle()
+        if args.once:
+            print(outcome)
+            return 1 if outcome.startswith("error") else 0
+        time.sleep(settings.interval)
