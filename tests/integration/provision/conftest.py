@@ -22,6 +22,8 @@ RECAP = re.compile(
 )
 # An image named like Debian's, registered in moto by the tests (moto ships none).
 TEST_IMAGE_NAME = "debian-12-amd64-20250610-2140"
+# The alert topic's subscriber in every run (example.com: nothing is ever sent).
+ALERT_EMAIL = "ops@example.com"
 
 
 @dataclass
@@ -80,11 +82,13 @@ class Ansible:
         return env
 
     def extra_vars(self) -> list[str]:
-        """What every run against moto passes: the endpoint, the outputs dir, the test image."""
+        """What every run against moto passes: the endpoint, the outputs dir, the test image,
+        and an alert subscriber (prod and staging refuse to provision without one)."""
         extra = {
             "aws_endpoint_url": self.moto.url,
             "aws_outputs_dir": str(self.outputs),
             "aws_ami_owners": ["self"],
+            "aws_alert_emails": [ALERT_EMAIL],
         }
         return ["-e", json.dumps(extra)]
 

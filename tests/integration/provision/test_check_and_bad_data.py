@@ -118,11 +118,22 @@ def unknown_group() -> dict[str, Any]:
     return {"network_security_groups": matrix}
 
 
+def no_alert_subscriber() -> dict[str, Any]:
+    return {"aws_alert_emails": [], "aws_alert_https_endpoints": []}
+
+
+def plain_http_alert_endpoint() -> dict[str, Any]:
+    return {"aws_alert_https_endpoints": ["http://pager.example.com/sns"]}
+
+
 @pytest.mark.parametrize(
     ("case", "data", "message"),
     [
         ("overlapping-subnet", overlapping_tiers, "overlap"),
         ("unknown-security-group", unknown_group, "cache"),
+        ("no-alert-subscriber", no_alert_subscriber,
+         "prod needs at least one alert subscription, or every alarm notifies nobody"),
+        ("plain-http-alert-endpoint", plain_http_alert_endpoint, "is not an https:// URL"),
     ],
 )
 def test_bad_data_fails_before_any_change(ansible, moto_server, tmp_path, case, data, message):
@@ -164,3 +175,13 @@ def test_teardown_takes_the_name_as_confirm(ansible, moto_server):
     assert run.returncode == 0, run.tail()
     assert "Refusing" not in run.stdout and run.recap["failed"] == 0
     assert moto_server.writes(actions) == [], actions
+
+
+def test_staging_without_an_alert_subscriber_is_refused(ansible, moto_server, tmp_path):
+    before = account_contents(moto_server)
+    run = ansible.playbook(
+        "provision.yml", "staging", "-e", write_vars(tmp_path, "none", no_alert_subscriber())
+    )
+    assert run.returncode != 0, run.tail()
+    assert "staging needs at least one alert subscription" in run.stdout, run.tail()
+    assert account_contents(moto_server) == before

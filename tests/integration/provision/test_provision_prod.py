@@ -8,6 +8,7 @@ order: second run, inventory, then teardown last.
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any
 
@@ -451,14 +452,84 @@ def test_log_groups_and_alarms_of_section_9(moto_server, outputs):
         assert memory["AlarmActions"] == [topic]
     errors = alarms[f"{PREFIX}-api-error-rate-high"]
     assert (errors["Threshold"], errors["Period"] * errors["EvaluationPeriods"]) == (5.0, 300)
+    assert errors["TreatMissingData"] == "breaching"  # no nginx up publishes no rate: an outage
     connections = alarms[f"{PREFIX}-db-connections-high"]
-    assert connections["Threshold"] == 540.0  # 90 % of max_connections 600
+    # 90 % of the 500 server connections of 20 PgBouncers (api + celery at max_size 10 + 10) x
+    # (pool 20 + reserve 5), not of max_connections 600 (540: more than the fleet can open).
+    assert connections["Threshold"] == 450.0
+    assert "90 % of the 500 server connections" in connections["AlarmDescription"]
     assert connections["Period"] * connections["EvaluationPeriods"] == 120
     for node in ("001", "002", "003"):
         redis = alarms[f"{PREFIX}-redis-{node}-memory-high"]
         assert (redis["MetricName"], redis["Threshold"]) == ("DatabaseMemoryUsagePercentage", 85.0)
         assert redis["AlarmActions"] == [topic]
     assert all(topic in alarms[n]["AlarmActions"] for n in alarms if "memory" in n or "high" in n)
+
+
+def test_the_alert_topic_reaches_its_subscriber(moto_server, outputs):
+    """The subscriber every test run passes (conftest.ALERT_EMAIL): prod requires one."""
+    sns = moto_server.client("sns")
+    subscriptions = sns.list_subscriptions_by_topic(TopicArn=outputs["alert_topic_arn"])
+    assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions["Subscriptions"]] == [
+        ("email", "ops@example.com")
+    ]
+
+
+COMPARE = {
+    "GreaterThanThreshold": float.__gt__,
+    "GreaterThanOrEqualToThreshold": float.__ge__,
+    "LessThanThreshold": float.__lt__,
+    "LessThanOrEqualToThreshold": float.__le__,
+}
+
+
+def alarm_state(cloudwatch: Any, alarm: dict[str, Any], values: list[float | None],
+                end: datetime.datetime) -> str:
+    """Put one datum per period (None: none) ending at ``end``, read them back through the
+    alarm's statistic, and evaluate the alarm as CloudWatch does (moto does not evaluate
+    alarms): ALARM when every period of the evaluation breaches, a missing one as
+    TreatMissingData says."""
+    period = datetime.timedelta(seconds=alarm["Period"])
+    assert len(values) == alarm["EvaluationPeriods"]
+    start = end - period * len(values)
+    data = [{"MetricName": alarm["MetricName"], "Dimensions": alarm["Dimensions"], "Value": value,
+             "Timestamp": start + period * (number + 0.5)}
+            for number, value in enumerate(values) if value is not None]  # fmt: skip
+    if data:
+        cloudwatch.put_metric_data(Namespace=alarm["Namespace"], MetricData=data)
+    points = cloudwatch.get_metric_statistics(
+        Namespace=alarm["Namespace"], MetricName=alarm["MetricName"],
+        Dimensions=alarm["Dimensions"], StartTime=start, EndTime=end, Period=alarm["Period"],
+        Statistics=[alarm["Statistic"]])["Datapoints"]  # fmt: skip
+    assert len(points) == len(data), points
+    treat = alarm.get("TreatMissingData", "missing")
+    if not points and treat == "missing":
+        return "INSUFFICIENT_DATA"
+    compare = COMPARE[alarm["ComparisonOperator"]]
+    slots = [compare(float(p[alarm["Statistic"]]), float(alarm["Threshold"])) for p in points]
+    slots += [treat == "breaching"] * (len(values) - len(points))
+    return "ALARM" if all(slots) else "OK"
+
+
+def test_the_connection_and_error_rate_alarms_cross_their_thresholds(moto_server):
+    """Each scenario in its own past hour, so their data never mix."""
+    cloudwatch = moto_server.client("cloudwatch")
+    alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}
+    connections = alarms[f"{PREFIX}-db-connections-high"]
+    errors = alarms[f"{PREFIX}-api-error-rate-high"]
+    hour = datetime.datetime.now(datetime.UTC).replace(minute=0, second=0, microsecond=0)
+    at = lambda hours: hour - datetime.timedelta(hours=hours)  # noqa: E731 - local shorthand
+    # Every PgBouncer of the fleet at full pool: 500 RDS connections for 2 minutes.
+    assert alarm_state(cloudwatch, connections, [500, 500], at(1)) == "ALARM"
+    assert alarm_state(cloudwatch, connections, [451, 499], at(2)) == "ALARM"
+    assert alarm_state(cloudwatch, connections, [450, 450], at(3)) == "OK"
+    assert alarm_state(cloudwatch, connections, [500, 300], at(4)) == "OK"
+    # nginx answers 6 % with 5xx for 5 minutes; 5 % does not; no data at all (no nginx up, the
+    # publisher sends nothing) is an outage; quiet nights publish 0.
+    assert alarm_state(cloudwatch, errors, [6.0] * 5, at(5)) == "ALARM"
+    assert alarm_state(cloudwatch, errors, [5.0] * 5, at(6)) == "OK"
+    assert alarm_state(cloudwatch, errors, [None] * 5, at(7)) == "ALARM"
+    assert alarm_state(cloudwatch, errors, [0.0] * 5, at(8)) == "OK"
 
 
 def test_dns_records_and_health_check_of_section_8(moto_server, outputs):

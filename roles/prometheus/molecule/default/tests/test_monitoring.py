@@ -255,7 +255,7 @@ def test_queue_depth_and_memory_reach_cloudwatch_and_no_error_rate_is_made_up(ho
     """The publisher's PutMetricData calls (the recorder stands in for CloudWatch): the Celery
     queue's length (3 on the target's Redis) in the platform's namespace with the environment as
     dimension, and the memory used per role under its auto-scaling group's name, signed with the
-    configured key; the API error rate, which has no sample here (no API), is not published at
+    configured key; the error rate, which has no sample here (no nginx), is not published at
     all. The side effect's rejected query is not live."""
     queue_key = ("CeleryQueueDepth", (("Environment", "molecule"),))
     memory_keys = [("MemoryUsedPercent", (("AutoScalingGroupName", f"ideation-{role}"),))

@@ -1,0 +1,142 @@
+"""The rules behind the CloudWatch alarms provisioning creates (design section 9).
+
+``alert_subscriptions`` builds the alert topic's subscriptions and refuses an environment that
+must page someone but names nobody. ``db_connections_alarm`` sizes the database connection
+alarm from what the fleet's PgBouncers can open, so that the alarm can fire at all.
+No Ansible import: the filter wrappers turn ``ValueError`` into ``AnsibleFilterError``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
+from typing import Any
+
+# Environments whose alarms must reach a person: provisioning refuses them without a subscriber.
+ALERTED_ENVIRONMENTS = ("prod", "staging")
+# What SNS accepts as an e-mail endpoint, loosely: one @, a dot in the domain, no spaces.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+_HTTPS = re.compile(r"https://[^\s/]+(/\S*)?")
+# The roles whose hosts run PgBouncer (the pgbouncer role's default fleet: api and celery).
+POOL_ROLES = ("api", "celery")
+
+
+def _strings(value: Any, name: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ValueError(f"{name} must be a list of strings, got {value!r}")
+    if not all(isinstance(item, str) for item in value):
+        raise ValueError(f"{name} must be a list of strings, got {list(value)!r}")
+    return list(value)
+
+
+def alert_subscriptions(
+    emails: Any,
+    https_endpoints: Any,
+    environment: str,
+    required_in: Sequence[str] = ALERTED_ENVIRONMENTS,
+) -> list[dict[str, str]]:
+    """The alert topic's subscriptions, ``{protocol, endpoint}`` each, e-mails first.
+
+    Raises ValueError for a malformed address or URL, a duplicate, or an environment of
+    ``required_in`` with no subscription at all (its alarms would notify nobody).
+    """
+    mails = _strings(emails, "aws_alert_emails")
+    urls = _strings(https_endpoints, "aws_alert_https_endpoints")
+    for mail in mails:
+        if not _EMAIL.fullmatch(mail):
+            raise ValueError(f"aws_alert_emails: {mail!r} is not an e-mail address")
+    for url in urls:
+        if not _HTTPS.fullmatch(url):
+            raise ValueError(f"aws_alert_https_endpoints: {url!r} is not an https:// URL")
+    for name, items in (("aws_alert_emails", mails), ("aws_alert_https_endpoints", urls)):
+        duplicates = sorted({item for item in items if items.count(item) > 1})
+        if duplicates:
+            raise ValueError(f"{name} lists {', '.join(duplicates)} more than once")
+    if not mails and not urls and environment in required_in:
+        raise ValueError(
+            f"{environment} needs at least one alert subscription, or every alarm notifies "
+            "nobody: set aws_alert_emails (addresses, each must confirm the e-mail SNS sends) "
+            f"or aws_alert_https_endpoints (https:// URLs) in inventories/{environment}/"
+            "group_vars/all/aws.yml or with -e"
+        )
+    return [{"protocol": "email", "endpoint": m} for m in mails] + [
+        {"protocol": "https", "endpoint": u} for u in urls
+    ]
+
+
+def _count(value: Any, name: str, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {value!r}") from None
+    if number < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {number}")
+    return number
+
+
+def server_connections_per_host(
+    databases: Sequence[Mapping[str, Any]], pool_size: Any, reserve_pool: Any
+) -> int:
+    """Server connections one PgBouncer opens at most: each database's pool plus its reserve
+    (its own pool_size and reserve_pool, else the defaults), as the pgbouncer role sizes them."""
+    if not databases:
+        raise ValueError("pgbouncer_databases is empty: PgBouncer would pool nothing")
+    total = 0
+    for database in databases:
+        name = database.get("name", "?")
+        total += _count(database.get("pool_size", pool_size), f"pool_size of {name}", 1)
+        total += _count(database.get("reserve_pool", reserve_pool), f"reserve_pool of {name}")
+    return total
+
+
+def db_connections_alarm(
+    asgs: Mapping[str, Mapping[str, Any]],
+    max_connections: Any,
+    percent: Any,
+    per_host: Any,
+    headroom: Any = 0,
+    roles: Sequence[str] = POOL_ROLES,
+) -> dict[str, int]:
+    """The connection alarm's threshold: ``percent`` of the server connections every PgBouncer
+    of the fleet can open, its groups at their maximum size (``hosts x per_host``).
+
+    The fleet must fit RDS's ``max_connections`` less ``headroom`` (the pgbouncer role's
+    preflight refuses it otherwise), and ``percent`` is below 100: the threshold is then under
+    what the fleet can open, so the fleet's pools at their fullest always cross it.
+    """
+    maximum = _count(max_connections, "max_connections", 1)
+    reserve = _count(headroom, "headroom")
+    connections = _count(per_host, "server connections per host", 1)
+    share = float(percent) if not isinstance(percent, bool) else math.nan
+    if not 0 < share < 100:
+        raise ValueError(f"the alarm's percent must be above 0 and below 100, got {percent!r}")
+    missing = [role for role in roles if role not in asgs]
+    if missing:
+        raise ValueError(f"aws_asgs has no group {', '.join(missing)} (PgBouncer runs there)")
+    hosts = sum(
+        _count(asgs[role].get("max_size"), f"aws_asgs.{role}.max_size", 1) for role in roles
+    )
+    fleet = hosts * connections
+    available = maximum - reserve
+    if fleet > available:
+        raise ValueError(
+            f"the fleet's pools do not fit the database: {hosts} hosts ({' + '.join(roles)} at "
+            f"max_size) x {connections} server connections = {fleet}, but max_connections "
+            f"{maximum} - headroom {reserve} leaves {available}; raise aws_rds.max_connections "
+            "or lower the groups' max_size or the pools"
+        )
+    # Exact arithmetic: 90 % of 500 is 450, whatever 0.9 * 500 gives in floating point.
+    threshold = math.floor(fleet * Fraction(str(percent)) / 100)
+    return {
+        "hosts": hosts,
+        "per_host": connections,
+        "fleet": fleet,
+        "max_connections": maximum,
+        "threshold": threshold,
+    }

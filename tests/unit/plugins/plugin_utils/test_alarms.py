@@ -1,0 +1,162 @@
+"""The alarm rules: who the alert topic reaches, and the connection alarm's fleet arithmetic.
+
+The threshold properties are checked with hypothesis over any fleet that fits its database:
+the fleet's pools at their fullest cross the threshold; a count at the threshold does not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from ansible_collections.ideation.platform.plugins.plugin_utils.alarms import (
+    alert_subscriptions,
+    db_connections_alarm,
+    server_connections_per_host,
+)
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+PROD_ASGS = {"api": {"max_size": 10}, "celery": {"max_size": 10}, "nginx": {"max_size": 5}}
+
+
+# -- alert subscriptions ------------------------------------------------------------------------
+
+
+def test_emails_and_https_endpoints_become_subscriptions_in_order() -> None:
+    assert alert_subscriptions(
+        ["ops@example.com", "oncall@example.org"], ["https://pager.example.com/sns?k=1"], "prod"
+    ) == [
+        {"protocol": "email", "endpoint": "ops@example.com"},
+        {"protocol": "email", "endpoint": "oncall@example.org"},
+        {"protocol": "https", "endpoint": "https://pager.example.com/sns?k=1"},
+    ]
+
+
+@pytest.mark.parametrize("environment", ["prod", "staging"])
+def test_prod_and_staging_without_any_subscription_are_refused(environment: str) -> None:
+    with pytest.raises(ValueError, match=f"^{environment} needs at least one alert subscription"):
+        alert_subscriptions([], [], environment)
+    with pytest.raises(ValueError, match=r"aws_alert_emails .* or aws_alert_https_endpoints"):
+        alert_subscriptions(None, None, environment)
+
+
+def test_dev_may_have_none_and_one_kind_is_enough() -> None:
+    assert alert_subscriptions([], [], "dev") == []
+    assert alert_subscriptions([], ["https://hooks.example.com/a"], "prod") == [
+        {"protocol": "https", "endpoint": "https://hooks.example.com/a"}
+    ]
+    assert alert_subscriptions([], [], "prod", required_in=["staging"]) == []
+
+
+@pytest.mark.parametrize(
+    ("emails", "urls", "message"),
+    [
+        (["ops.example.com"], [], "'ops.example.com' is not an e-mail address"),
+        (["ops@example"], [], "not an e-mail address"),
+        (["a b@example.com"], [], "not an e-mail address"),
+        ([], ["http://pager.example.com/sns"], "is not an https:// URL"),
+        ([], ["https://"], "is not an https:// URL"),
+        (["ops@example.com", "ops@example.com"], [], "lists ops@example.com more than once"),
+        ("ops@example.com", [], "aws_alert_emails must be a list of strings"),
+        ([], [42], "aws_alert_https_endpoints must be a list of strings"),
+    ],
+)
+def test_malformed_subscriptions_are_refused_everywhere(
+    emails: Any, urls: Any, message: str
+) -> None:
+    for environment in ("prod", "dev"):
+        with pytest.raises(ValueError, match=message):
+            alert_subscriptions(emails, urls, environment)
+
+
+# -- the connection alarm ----------------------------------------------------------------------
+
+
+def test_prod_threshold_is_90_percent_of_what_the_fleet_can_open() -> None:
+    """20 hosts at max_size x (pool 20 + reserve 5) = 500; 90 % is 450 (540 before: 90 % of
+    max_connections, which the fleet could never reach)."""
+    per_host = server_connections_per_host([{"name": "ideation_db"}], 20, 5)
+    assert db_connections_alarm(PROD_ASGS, 600, 90, per_host, headroom=10) == {
+        "hosts": 20, "per_host": 25, "fleet": 500, "max_connections": 600, "threshold": 450,
+    }  # fmt: skip
+
+
+def test_per_host_counts_each_database_with_its_own_pool() -> None:
+    databases = [{"name": "a"}, {"name": "b", "pool_size": 8, "reserve_pool": 0}]
+    assert server_connections_per_host(databases, 20, "5") == 25 + 8
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_connections": 400}, r"do not fit the database: 20 hosts .* = 500, .* leaves 390"),
+        ({"percent": 100}, "above 0 and below 100"),
+        ({"percent": 0}, "above 0 and below 100"),
+        ({"asgs": {"api": {"max_size": 2}}}, "aws_asgs has no group celery"),
+        ({"asgs": {"api": {"max_size": 0}, "celery": {"max_size": 1}}}, "at least 1"),
+        ({"per_host": True}, "whole number"),
+    ],
+)
+def test_impossible_fleets_and_thresholds_are_refused(kwargs: dict[str, Any], message: str):
+    arguments = {"asgs": PROD_ASGS, "max_connections": 600, "percent": 90, "per_host": 25,
+                 "headroom": 10, **kwargs}  # fmt: skip
+    with pytest.raises(ValueError, match=message):
+        db_connections_alarm(**arguments)
+
+
+def test_a_database_list_without_databases_is_refused() -> None:
+    with pytest.raises(ValueError, match="pgbouncer_databases is empty"):
+        server_connections_per_host([], 20, 5)
+
+
+fleets = st.fixed_dictionaries(
+    {
+        "api": st.integers(1, 50),
+        "celery": st.integers(1, 50),
+        "per_host": st.integers(1, 200),
+        "percent": st.one_of(st.integers(1, 99), st.floats(0.5, 99.5).map(lambda f: round(f, 1))),
+        "headroom": st.integers(0, 50),
+        "spare": st.integers(0, 1000),
+    }
+)
+
+
+@given(fleets)
+def test_the_full_fleet_always_crosses_the_threshold(fleet: dict[str, Any]) -> None:
+    hosts = fleet["api"] + fleet["celery"]
+    opened = hosts * fleet["per_host"]
+    max_connections = opened + fleet["headroom"] + fleet["spare"]
+    result = db_connections_alarm(
+        {"api": {"max_size": fleet["api"]}, "celery": {"max_size": fleet["celery"]}},
+        max_connections, fleet["percent"], fleet["per_host"], fleet["headroom"],
+    )  # fmt: skip
+    assert result["fleet"] == opened and result["hosts"] == hosts
+    threshold = result["threshold"]
+    # GreaterThanThreshold: the pools at their fullest breach, the threshold itself does not.
+    assert opened > threshold
+    assert threshold <= opened * fleet["percent"] / 100 < threshold + 1
+    # Reachable: under what the database accepts from the fleet.
+    assert threshold < max_connections - fleet["headroom"]
+
+
+@given(fleets, st.integers(1, 99))
+def test_a_higher_percent_never_lowers_the_threshold(fleet: dict[str, Any], other: int) -> None:
+    assume(other != fleet["percent"])
+    asgs = {"api": {"max_size": fleet["api"]}, "celery": {"max_size": fleet["celery"]}}
+    opened = (fleet["api"] + fleet["celery"]) * fleet["per_host"]
+
+    def threshold(percent: float) -> int:
+        return db_connections_alarm(asgs, opened, percent, fleet["per_host"])["threshold"]
+
+    low, high = sorted([fleet["percent"], other])
+    assert threshold(low) <= threshold(high)
+
+
+@given(fleets)
+def test_a_fleet_one_host_too_big_is_refused(fleet: dict[str, Any]) -> None:
+    opened = (fleet["api"] + fleet["celery"]) * fleet["per_host"]
+    asgs = {"api": {"max_size": fleet["api"] + 1}, "celery": {"max_size": fleet["celery"]}}
+    with pytest.raises(ValueError, match="do not fit the database"):
+        db_connections_alarm(asgs, opened + fleet["headroom"], 90, fleet["per_host"],
+                             fleet["headroom"])  # fmt: skip
