@@ -2,6 +2,8 @@
 # Copyright: ideation platform team
 # Apache License 2.0 (see galaxy.yml)
 
+from __future__ import annotations
+
 DOCUMENTATION = r"""
 ---
 module: elasticache_replication_group
