@@ -20,7 +20,7 @@ description:
   - ACM renews a DNS-validated certificate by itself as long as the validation records stay in
     the zone.
 author:
-  - ideation platform team
+  - Ideation platform team (@ideation-platform)
 options:
   state:
     description:

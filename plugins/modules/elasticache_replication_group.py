@@ -20,7 +20,7 @@ description:
   - Settings that cannot change after creation (subnet group, port, encryption at rest, KMS key,
     encryption in transit) are compared and reported in a warning, never silently ignored.
 author:
-  - ideation platform team
+  - Ideation platform team (@ideation-platform)
 options:
   state:
     description:
