@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,8 @@ def test_pins_reads_ranges_and_skips_comments() -> None:
 
 @pytest.fixture(scope="module")
 def context(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    builder = shutil.which("ansible-builder")
+    beside_python = Path(sys.executable).parent / "ansible-builder"
+    builder = str(beside_python) if beside_python.exists() else shutil.which("ansible-builder")
     assert builder, "ansible-builder is in requirements.txt: scripts/ensure-venv installs it"
     out = tmp_path_factory.mktemp("ee") / "context"
     result = subprocess.run(
