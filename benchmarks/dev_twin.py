@@ -4,7 +4,8 @@
     sudo .venv/bin/python benchmarks/dev_twin.py [--reruns N] [--keep]
 
 1. From nothing to a converged twin: scripts/dev-down, then scripts/dev-up, timed as a whole and
-   per step (set-up, moto, provision, machines, inventory, site.yml, as dev-up reports them).
+   per step (set-up, moto, key pair, provision, machines, inventory, site.yml, as dev-up reports
+   them).
    Set-up is near zero on a machine that already has the venv, Docker and the base images.
 2. A no-op re-run: `ansible-playbook site.yml -i inventories/dev` on the converged twin (median
    of N runs), and scripts/dev-up again on the running twin (provisioning skipped, machines and
@@ -38,7 +39,7 @@ RECAP = re.compile(
 )
 # profile_tasks: "... (0:00:00.713)       0:07:20.482 *****" - the last one is the run's total.
 ELAPSED = re.compile(r"\)\s+(\d+):(\d\d):(\d\d\.\d+) \*+\s*$", re.MULTILINE)
-DEV_UP_STEPS = ("set-up", "moto", "provision", "machines", "inventory", "site.yml")
+DEV_UP_STEPS = ("set-up", "moto", "key pair", "provision", "machines", "inventory", "site.yml")
 
 
 def env() -> dict[str, str]:

@@ -23,6 +23,9 @@ description:
   - Also rejected, where Terraform's checks miss and it returns a wrong subnet - a negative
     O(newbits) or O(netnum) (hashicorp/terraform issues 17724 and 30654), and an O(netnum) of
     2**64 or more that does not fit (go-cidr compares only its low 64 bits).
+  - "Any input fails with the filter's own error, never another exception (a numeric string
+    such as C(1e99999999999999999999) included), and the message quotes at most the first 40
+    characters of the value it names."
 positional: newbits, netnum
 options:
   _input:

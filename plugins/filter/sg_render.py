@@ -78,13 +78,14 @@ _value:
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.ideation.platform.plugins.plugin_utils.echo import echo
 from ansible_collections.ideation.platform.plugins.plugin_utils.network_render import render
 from ansible_collections.ideation.platform.plugins.plugin_utils.sg_matrix import build_matrix
 
 
 def _text(value: Any, name: str) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"{name} must be a string, got {value!r}")
+        raise ValueError(f"{name} must be a string, got {echo(value)}")
     return value
 
 

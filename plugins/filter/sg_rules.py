@@ -27,6 +27,14 @@ description:
     duplicate group names, and any rule open to C(0.0.0.0/0) or C(::/0) (C(world), a literal, or
     a named CIDR that is one) on a protocol or port that O(_input.world) does not allow for
     that group and direction."
+  - "Also rejected, per O(_input.limits) - a protocol and port outside O(_input.world) open to
+    more than C(max_open_share) of the IPv4 or of the IPv6 address space, counting every CIDR
+    peer of the group and direction together (so C(0.0.0.0/1) + C(128.0.0.0/1), C(::/1) +
+    C(8000::/1) or a named CIDR widened to C(0.0.0.0/1) is the world, refused like it); a
+    named CIDR wider than C(named_cidr_widest); more rules in one group and direction than
+    C(rules_per_group), AWS's quota, counted as AWS does (IPv4 and IPv6 apart, a group
+    reference in both)."
+  - Error messages quote at most the first 40 characters of any value they name.
 positional: name_prefix
 options:
   _input:
@@ -68,6 +76,22 @@ options:
             ports as in entries (they apply to tcp and udp), or the word C(all) for any protocol
             and port."
           - A group or direction missing here may not have any rule open to the world.
+        type: dict
+      limits:
+        description:
+          - "What the matrix may open besides the world allow-list:
+            C({max_open_share, named_cidr_widest, rules_per_group}), each optional."
+          - "C(max_open_share) (default C(0.01), 1 %; a number or a fraction such as C(1/256)):
+            the largest share of the IPv4, and separately of the IPv6, address space that the
+            CIDR peers of one group and direction may open together on any protocol and port
+            outside O(_input.world)."
+          - "C(named_cidr_widest) (default C({ipv4: 24, ipv6: 48})): the shortest prefix a
+            named CIDR may have. Named CIDRs are the operators' addresses (C(admin)), the values
+            most often set with C(-e); a wide range belongs in the matrix as a literal CIDR."
+          - "C(rules_per_group) (default C(60), AWS's default quota of inbound, and of outbound,
+            rules per security group): the most merged rules one group may have per direction,
+            IPv4 and IPv6 counted apart, a group reference counting in both. Raise it only
+            after AWS has raised the quota of the account."
         type: dict
   name_prefix:
     description: Prepended to every group name, in the result and in group references.

@@ -18,7 +18,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+
+from ansible_collections.ideation.platform.plugins.plugin_utils.echo import clip, echo
 
 _BIG = 0xFFFFFF  # Go's parser gives up on any decimal or hex component reaching this value
 _HEX = "0123456789abcdefABCDEF"
@@ -143,7 +145,7 @@ def parse_ipv6(text: str) -> int | None:
 def parse_prefix(text: str) -> Prefix:
     """Parse ``address/length`` like Terraform's ``ipaddr.ParseCIDR``; host bits are cleared."""
     if not isinstance(text, str) or "/" not in text:
-        raise ValueError(f"invalid CIDR expression: invalid CIDR address: {text}")
+        raise ValueError(f"invalid CIDR expression: invalid CIDR address: {clip(str(text))}")
     address, _slash, length_text = text.partition("/")
     bits = 32
     value = parse_ipv4(address)
@@ -152,7 +154,7 @@ def parse_prefix(text: str) -> Prefix:
         value = parse_ipv6(address)
     length, consumed, ok = _dtoi(length_text)
     if value is None or not ok or consumed != len(length_text) or length > bits:
-        raise ValueError(f"invalid CIDR expression: invalid CIDR address: {text}")
+        raise ValueError(f"invalid CIDR expression: invalid CIDR address: {clip(str(text))}")
     host_mask = (1 << (bits - length)) - 1
     return Prefix(value & ~host_mask, length, bits)
 
@@ -170,10 +172,14 @@ def _whole_from_text(text: str) -> int | None:
     """``"8"``, ``"+8"``, ``"8.0"``, ``"1e1"`` to an int; None if not a whole number."""
     if not _NUMBER.fullmatch(text):
         return None
-    number = Decimal(text)
-    if number.adjusted() > 40:  # beyond any netnum an IPv6 prefix can take (2**128 ~ 3e38)
+    try:
+        number = Decimal(text)
+        if number.adjusted() > 40:  # beyond any netnum an IPv6 prefix can take (2**128 ~ 3e38)
+            return None
+        # an exponent beyond decimal's context (1e99999999999999999999) raises here
+        return int(number) if number == number.to_integral_value() else None
+    except InvalidOperation:
         return None
-    return int(number) if number == number.to_integral_value() else None
 
 
 def as_integer(value: object, what: str) -> int:
@@ -186,7 +192,7 @@ def as_integer(value: object, what: str) -> int:
     elif isinstance(value, str):
         whole = _whole_from_text(value)
     if whole is None:
-        raise ValueError(f"{what} must be a whole number, got {value!r}")
+        raise ValueError(f"{what} must be a whole number, got {echo(value)}")
     return whole
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ansible_collections.ideation.platform.plugins.plugin_utils.echo import echo
 from ansible_collections.ideation.platform.plugins.plugin_utils.sg_matrix import (
     Group,
     Rule,
@@ -178,12 +179,12 @@ def _subnet_table(subnets: Any) -> list[str]:
     """The subnet_plan output as a table; anything else is refused."""
     keys = ("name", "tier", "zone", "cidr", "usable_hosts")
     if isinstance(subnets, (str, Mapping)) or not isinstance(subnets, Sequence):
-        raise ValueError(f"subnets must be the list subnet_plan returns, got {subnets!r}")
+        raise ValueError(f"subnets must be the list subnet_plan returns, got {echo(subnets)}")
     lines = ["## Subnets", "", "| Name | Tier | Zone | CIDR | Usable hosts |"]
     lines.append("|---|---|---|---|---|")
     for subnet in subnets:
         if not isinstance(subnet, Mapping) or any(key not in subnet for key in keys):
-            raise ValueError(f"each subnet needs {', '.join(keys)}, got {subnet!r}")
+            raise ValueError(f"each subnet needs {', '.join(keys)}, got {echo(subnet)}")
         lines.append("| " + " | ".join(_cell(str(subnet[key])) for key in keys) + " |")
     return [*lines, ""]
 
@@ -287,4 +288,4 @@ def render(
         )
     if output == "dot":
         return render_dot(groups, title=title, prefix=prefix)
-    raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {output!r}")
+    raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {echo(output)}")

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, NamedTuple
+
+from ansible_collections.ideation.platform.plugins.plugin_utils.echo import clip, echo, reason
 
 DIRECTIONS = ("ingress", "egress")
 PEER_KEY = {"ingress": "from", "egress": "to"}
@@ -25,13 +29,22 @@ PROTOCOL_ORDER = {"tcp": 0, "udp": 1, "icmp": 2, "icmpv6": 3, "all": 4}
 WORLD_CIDRS = ("0.0.0.0/0", "::/0")
 RESERVED_PEERS = ("self", "world")
 AWS_TEXT = re.compile(r"[A-Za-z0-9 ._\-:/()#,@\[\]+=&;{}!$*]{1,255}")
-_TOP_KEYS = frozenset({"groups", "named_cidrs", "world"})
+_TOP_KEYS = frozenset({"groups", "named_cidrs", "world", "limits"})
+_LIMIT_KEYS = frozenset({"max_open_share", "named_cidr_widest", "rules_per_group"})
 _GROUP_KEYS = frozenset({"name", "description", "ingress", "egress"})
 _ENTRY_KEYS = {
     direction: frozenset({"proto", "ports", "desc", "why", PEER_KEY[direction]})
     for direction in DIRECTIONS
 }
 _DESC_LIMIT = 255
+# Defaults of the matrix's ``limits``: a peer set may open at most 1 % of an address family on a
+# port outside ``world``; a named CIDR (the operators' admin address) is at most a /24 or /48;
+# AWS's default quota is 60 inbound and 60 outbound rules per group, IPv4 and IPv6 counted apart.
+DEFAULT_MAX_OPEN_SHARE = Fraction(1, 100)
+DEFAULT_NAMED_CIDR_WIDEST = {4: 24, 6: 48}
+DEFAULT_RULES_PER_GROUP = 60
+_FAMILY_NAMES = {4: "ipv4", 6: "ipv6"}
+_FAMILY_BITS = {4: 32, 6: 128}
 
 
 @dataclass(frozen=True)
@@ -92,14 +105,26 @@ class Group:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What the matrix may open, beyond the world allow-list (the matrix's ``limits``)."""
+
+    max_open_share: Fraction = DEFAULT_MAX_OPEN_SHARE
+    named_cidr_widest: Mapping[int, int] = field(
+        default_factory=lambda: dict(DEFAULT_NAMED_CIDR_WIDEST)
+    )
+    rules_per_group: int = DEFAULT_RULES_PER_GROUP
+
+
+@dataclass(frozen=True)
 class _Context:
     groups: Mapping[str, str]  # logical name -> description
     named: Mapping[str, str]  # named CIDR -> canonical CIDR
     world: Mapping[tuple[str, str], list[tuple[int, int]] | None]  # None: everything allowed
+    limits: Limits = field(default_factory=Limits)
 
 
 def _where(group: str, direction: str | None = None, index: int | None = None) -> str:
-    place = f"group {group!r}"
+    place = f"group {echo(group)}"
     if direction:
         place += f" {direction}"
     if index is not None:
@@ -116,14 +141,14 @@ def _as_list(value: Any) -> list[Any]:
 def _check_keys(mapping: Mapping[str, Any], allowed: Iterable[str], place: str) -> None:
     unknown = mapping.keys() - allowed
     if unknown:
-        raise ValueError(f"{place}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+        raise ValueError(f"{place}: unknown key(s) {clip(', '.join(sorted(map(str, unknown))))}")
 
 
 def _aws_text(value: Any, place: str, what: str) -> str:
     if not isinstance(value, str) or not AWS_TEXT.fullmatch(value):
         raise ValueError(
             f"{place}: {what} must be 1-255 characters of a-z A-Z 0-9 space ._-:/()#,@[]+=&;{{}}!$*"
-            f" (AWS's rule), got {value!r}"
+            f" (AWS's rule), got {echo(value)}"
         )
     return value
 
@@ -136,11 +161,13 @@ def _canonical_cidr(text: str) -> str:
 def parse_cidr(text: Any, place: str) -> str:
     """A CIDR block in canonical form; host bits set is an error (AWS would mask them)."""
     if not isinstance(text, str) or "/" not in text:
-        raise ValueError(f"{place}: {text!r} is not a CIDR block like 192.0.2.0/24")
+        raise ValueError(f"{place}: {echo(text)} is not a CIDR block like 192.0.2.0/24")
     try:
         return _canonical_cidr(str(text))
     except ValueError as exc:
-        raise ValueError(f"{place}: {text!r} is not a valid CIDR block: {exc}") from None
+        raise ValueError(
+            f"{place}: {echo(text)} is not a valid CIDR block: {reason(exc, text)}"
+        ) from None
 
 
 def parse_port(value: Any, place: str) -> tuple[int, int]:
@@ -150,10 +177,10 @@ def parse_port(value: Any, place: str) -> tuple[int, int]:
     if not (low_text.isdigit() and low_text.isascii()) or (
         dash and not (high_text.isdigit() and high_text.isascii())
     ):
-        raise ValueError(f"{place}: bad port {value!r} (use 22, or a range like 8000-8010)")
+        raise ValueError(f"{place}: bad port {echo(value)} (use 22, or a range like 8000-8010)")
     low, high = int(low_text), int(high_text) if dash else int(low_text)
     if high > 65535 or low > high:
-        raise ValueError(f"{place}: bad port {value!r} (ports are 0-65535, low-high)")
+        raise ValueError(f"{place}: bad port {echo(value)} (ports are 0-65535, low-high)")
     return low, high
 
 
@@ -172,7 +199,7 @@ def parse_protocol(value: Any, place: str) -> str:
     """``tcp``/``udp``/``icmp``/``icmpv6``/``all`` or an IP protocol number 0-255."""
     text = str(value).strip().lower() if isinstance(value, (str, int)) else ""
     if isinstance(value, bool) or not text:
-        raise ValueError(f"{place}: bad protocol {value!r}")
+        raise ValueError(f"{place}: bad protocol {echo(value)}")
     if text in PROTOCOL_NAMES:
         return PROTOCOL_NAMES[text]
     if text in PROTOCOL_NUMBERS:
@@ -180,7 +207,7 @@ def parse_protocol(value: Any, place: str) -> str:
     if text.isdigit() and text.isascii() and int(text) <= 255:
         return str(int(text))
     raise ValueError(
-        f"{place}: bad protocol {value!r} (use tcp, udp, icmp, icmpv6, all or a number 0-255)"
+        f"{place}: bad protocol {echo(value)} (use tcp, udp, icmp, icmpv6, all or a number 0-255)"
     )
 
 
@@ -202,7 +229,7 @@ def _port_ranges(entry: Mapping[str, Any], proto: str, place: str) -> list[tuple
 def _resolve_peer(name: Any, group: str, context: _Context, place: str) -> Peer:
     """self, world, a group of the matrix, a named CIDR or a literal CIDR."""
     if not isinstance(name, str) or not name:
-        raise ValueError(f"{place}: a peer must be a non-empty string, got {name!r}")
+        raise ValueError(f"{place}: a peer must be a non-empty string, got {echo(name)}")
     if name == "self":
         return Peer("group", group, "self")
     if name == "world":
@@ -215,8 +242,9 @@ def _resolve_peer(name: Any, group: str, context: _Context, place: str) -> Peer:
         cidr = parse_cidr(name, place)
         return Peer("cidr", cidr, cidr)
     raise ValueError(
-        f"{place}: unknown group or named CIDR {name!r} (groups: "
-        f"{', '.join(context.groups)}; named CIDRs: {', '.join(context.named) or 'none'})"
+        f"{place}: unknown group or named CIDR {echo(name)} (groups: "
+        f"{clip(', '.join(context.groups))}; "
+        f"named CIDRs: {clip(', '.join(context.named)) or 'none'})"
     )
 
 
@@ -250,18 +278,18 @@ def parse_entry(
     """One matrix entry to atoms: one per peer and port range."""
     place = _where(group, direction, index)
     if not isinstance(entry, Mapping):
-        raise ValueError(f"{place}: each entry must be a mapping, got {entry!r}")
+        raise ValueError(f"{place}: each entry must be a mapping, got {echo(entry)}")
     peer_key = PEER_KEY[direction]
     _check_keys(entry, _ENTRY_KEYS[direction], place)
     if peer_key not in entry:
-        raise ValueError(f"{place}: missing {peer_key!r} (the peer of an {direction} rule)")
+        raise ValueError(f"{place}: missing {echo(peer_key)} (the peer of an {direction} rule)")
     proto = parse_protocol(entry.get("proto", "tcp"), place)
     desc = entry.get("desc")
     if desc is not None:
         _aws_text(desc, place, "desc")
     why = entry.get("why")
     if why is not None and (not isinstance(why, str) or not why.strip()):
-        raise ValueError(f"{place}: 'why' must be a non-empty string, got {why!r}")
+        raise ValueError(f"{place}: 'why' must be a non-empty string, got {echo(why)}")
     peers = [_resolve_peer(name, group, context, place) for name in _as_list(entry[peer_key])]
     ranges: list[tuple[int | None, int | None]] = [*_port_ranges(entry, proto, place)] or [
         (None, None)
@@ -329,19 +357,28 @@ def rule_sort_key(rule: Rule) -> tuple[Any, ...]:
     )
 
 
-def _parse_named(named: Any, group_names: Iterable[str]) -> dict[str, str]:
+def _parse_named(named: Any, group_names: Iterable[str], limits: Limits) -> dict[str, str]:
     if named is None:
         return {}
     if not isinstance(named, Mapping):
-        raise ValueError(f"named_cidrs must be a mapping of name to CIDR, got {named!r}")
+        raise ValueError(f"named_cidrs must be a mapping of name to CIDR, got {echo(named)}")
     groups = set(group_names)
     result: dict[str, str] = {}
     for name, cidr in named.items():
         if not isinstance(name, str) or not name or "/" in name:
-            raise ValueError(f"named_cidrs: bad name {name!r}")
+            raise ValueError(f"named_cidrs: bad name {echo(name)}")
         if name in groups or name in RESERVED_PEERS:
-            raise ValueError(f"named_cidrs: {name!r} is already a group name or reserved word")
-        result[name] = parse_cidr(cidr, f"named CIDR {name!r}")
+            raise ValueError(f"named_cidrs: {echo(name)} is already a group name or reserved word")
+        result[name] = parse_cidr(cidr, f"named CIDR {echo(name)}")
+        network = ipaddress.ip_network(result[name])
+        widest = limits.named_cidr_widest[network.version]
+        if network.prefixlen < widest:
+            family = _FAMILY_NAMES[network.version]
+            raise ValueError(
+                f"named CIDR {echo(name)}: {result[name]} is wider than the /{widest} that "
+                f"limits.named_cidr_widest.{family} allows (named CIDRs are operator addresses, "
+                "such as admin; open a wide range with a literal CIDR reviewed in the matrix)"
+            )
     return result
 
 
@@ -350,15 +387,15 @@ def _parse_world(world: Any, group_names: Iterable[str]) -> dict[tuple[str, str]
     if world is None:
         return {}
     if not isinstance(world, Mapping):
-        raise ValueError(f"world must be a mapping of group to directions, got {world!r}")
+        raise ValueError(f"world must be a mapping of group to directions, got {echo(world)}")
     groups = set(group_names)
     allowed: dict[tuple[str, str], Any] = {}
     for group, directions in world.items():
         place = f"world.{group}"
         if group not in groups:
-            raise ValueError(f"{place}: unknown group {group!r}")
+            raise ValueError(f"{place}: unknown group {echo(group)}")
         if not isinstance(directions, Mapping):
-            raise ValueError(f"{place}: must map ingress/egress to ports, got {directions!r}")
+            raise ValueError(f"{place}: must map ingress/egress to ports, got {echo(directions)}")
         _check_keys(directions, DIRECTIONS, place)
         for direction, ports in directions.items():
             if ports == "all":
@@ -369,35 +406,179 @@ def _parse_world(world: Any, group_names: Iterable[str]) -> dict[tuple[str, str]
     return allowed
 
 
+def _fraction(value: Any, place: str) -> Fraction:
+    """A share in (0, 1]: a number or a fraction's text (``0.01``, ``"1/256"``)."""
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError
+        share = Fraction(value if not isinstance(value, float) else str(value))
+    except (ValueError, ZeroDivisionError, OverflowError):
+        share = Fraction(-1)
+    if not 0 < share <= 1:
+        raise ValueError(f"{place} must be a number in (0, 1], got {echo(value)}")
+    return share
+
+
+def _whole(value: Any, low: int, high: int, place: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{place} must be a whole number {low}-{high}, got {echo(value)}")
+    return value
+
+
+def parse_limits(limits: Any) -> Limits:
+    """The matrix's ``limits``, defaults for what it leaves out."""
+    if limits is None:
+        return Limits()
+    if not isinstance(limits, Mapping):
+        raise ValueError(f"limits must be a mapping, got {echo(limits)}")
+    _check_keys(limits, _LIMIT_KEYS, "limits")
+    share = DEFAULT_MAX_OPEN_SHARE
+    if limits.get("max_open_share") is not None:
+        share = _fraction(limits["max_open_share"], "limits.max_open_share")
+    widest = dict(DEFAULT_NAMED_CIDR_WIDEST)
+    given = limits.get("named_cidr_widest")
+    if given is not None:
+        if not isinstance(given, Mapping):
+            raise ValueError(f"limits.named_cidr_widest must be a mapping, got {echo(given)}")
+        _check_keys(given, _FAMILY_NAMES.values(), "limits.named_cidr_widest")
+        for version, family in _FAMILY_NAMES.items():
+            if given.get(family) is not None:
+                place = f"limits.named_cidr_widest.{family}"
+                widest[version] = _whole(given[family], 0, _FAMILY_BITS[version], place)
+    quota = DEFAULT_RULES_PER_GROUP
+    if limits.get("rules_per_group") is not None:
+        quota = _whole(limits["rules_per_group"], 1, 1000, "limits.rules_per_group")
+    return Limits(share, widest, quota)
+
+
+def _share(cidrs: Iterable[str]) -> dict[int, Fraction]:
+    """Per IP version, the share of the address space the union of ``cidrs`` covers."""
+    networks: dict[int, list[Any]] = {}
+    for cidr in set(cidrs):
+        network = ipaddress.ip_network(cidr)
+        networks.setdefault(network.version, []).append(network)
+    return {
+        version: Fraction(
+            sum(n.num_addresses for n in ipaddress.collapse_addresses(found)),
+            2 ** _FAMILY_BITS[version],
+        )
+        for version, found in networks.items()
+    }
+
+
+def _covers(atom: Atom, proto: str, port: int | None) -> bool:
+    if atom.proto == "all":
+        return True
+    if atom.proto != proto:
+        return False
+    return port is None or atom.low is None or (atom.low <= port <= (atom.high or 0))
+
+
+def _pieces(
+    atoms: list[Atom], proto: str, allowed: list[tuple[int, int]]
+) -> list[tuple[int | None, int | None]]:
+    """The port ranges of ``proto`` that ``world`` does not allow, cut where peers change."""
+    if proto not in ("tcp", "udp"):
+        return [(None, None)]
+    cuts = {0, 65536}
+    for atom in atoms:
+        if atom.proto == proto and atom.low is not None and atom.high is not None:
+            cuts |= {atom.low, atom.high + 1}
+    for low, high in allowed:
+        cuts |= {low, high + 1}
+    edges = sorted(cuts)
+    return [
+        (low, nxt - 1)
+        for low, nxt in itertools.pairwise(edges)
+        if not any(first <= low <= last for first, last in allowed)
+    ]
+
+
+def check_open_share(
+    atoms: list[Atom], allowed: list[tuple[int, int]] | None, limits: Limits, place: str
+) -> None:
+    """No port outside ``world`` is open to more than ``max_open_share`` of IPv4 or IPv6.
+
+    Catches the world split in pieces (0.0.0.0/1 + 128.0.0.0/1, ::/1 + 8000::/1), a named CIDR
+    widened with -e, and many narrower blocks that add up.
+    """
+    if allowed is None:
+        return
+    cidr_atoms = [atom for atom in atoms if atom.peer.kind == "cidr"]
+    if all(
+        share <= limits.max_open_share
+        for share in _share(atom.peer.value for atom in cidr_atoms).values()
+    ):
+        return  # the common case: even all the blocks together are narrow enough
+    protos = {atom.proto for atom in cidr_atoms} | {"tcp", "udp"}
+    if "all" in protos:
+        protos |= {"icmp", "icmpv6"}
+    protos.discard("all")
+    for proto in sorted(protos, key=lambda name: PROTOCOL_ORDER.get(name, 5)):
+        for low, high in _pieces(cidr_atoms, proto, allowed):
+            peers = [atom.peer for atom in cidr_atoms if _covers(atom, proto, low)]
+            for version, share in sorted(_share(peer.value for peer in peers).items()):
+                if share > limits.max_open_share:
+                    ports = "" if low is None else f" port(s) {low}-{high}"
+                    names = ", ".join(sorted({peer.label for peer in peers}))
+                    raise ValueError(
+                        f"{place}: {proto}{ports} is open to {clip(names)}, "
+                        f"{float(share):.2%} of the {_FAMILY_NAMES[version]} address space, "
+                        f"more than limits.max_open_share ({float(limits.max_open_share):.2%}) "
+                        "allows outside the world allow-list; list the port under world: "
+                        "if it is really meant"
+                    )
+
+
+def check_rule_quota(rules: Sequence[Rule], quota: int, place: str) -> None:
+    """AWS's rules-per-group quota, IPv4 and IPv6 counted apart (a group reference counts in
+    both), so provisioning does not fail half-way with RulesPerSecurityGroupLimitExceeded."""
+    counts = {
+        "IPv4": sum(1 for r in rules if r.peer.kind == "group" or ":" not in r.peer.value),
+        "IPv6": sum(1 for r in rules if r.peer.kind == "group" or ":" in r.peer.value),
+    }
+    for family, count in counts.items():
+        if count > quota:
+            raise ValueError(
+                f"{place}: {count} {family} rules, more than the {quota} rules per security "
+                "group and direction AWS allows (limits.rules_per_group; a group reference "
+                "counts for IPv4 and IPv6); merge peers or split the group"
+            )
+
+
 def _group_headers(groups: Any) -> tuple[list[Mapping[str, Any]], dict[str, str]]:
     """The group mappings, and logical name -> description, with names and descriptions checked."""
     if isinstance(groups, str) or not isinstance(groups, Sequence) or not groups:
-        raise ValueError(f"groups must be a non-empty list of group mappings, got {groups!r}")
+        raise ValueError(f"groups must be a non-empty list of group mappings, got {echo(groups)}")
     headers: dict[str, str] = {}
     for group in groups:
         if not isinstance(group, Mapping) or not isinstance(group.get("name"), str):
-            raise ValueError(f"each group must be a mapping with a string 'name', got {group!r}")
+            raise ValueError(
+                f"each group must be a mapping with a string 'name', got {echo(group)}"
+            )
         name = group["name"]
-        _aws_text(name, f"group {name!r}", "name")
+        _aws_text(name, f"group {echo(name)}", "name")
         if name in RESERVED_PEERS or "/" in name:
-            raise ValueError(f"group {name!r}: the name is reserved or looks like a CIDR")
+            raise ValueError(f"group {echo(name)}: the name is reserved or looks like a CIDR")
         if name in headers:
-            raise ValueError(f"duplicate group name {name!r}")
-        _check_keys(group, _GROUP_KEYS, f"group {name!r}")
-        headers[name] = _aws_text(group.get("description"), f"group {name!r}", "description")
+            raise ValueError(f"duplicate group name {echo(name)}")
+        _check_keys(group, _GROUP_KEYS, f"group {echo(name)}")
+        headers[name] = _aws_text(group.get("description"), f"group {echo(name)}", "description")
     return list(groups), headers
 
 
 def build_matrix(matrix: Any) -> list[Group]:
     """Validate the matrix and return its groups, in matrix order, with merged rules."""
     if not isinstance(matrix, Mapping):
-        raise ValueError(f"the matrix must be a mapping with 'groups', got {matrix!r}")
+        raise ValueError(f"the matrix must be a mapping with 'groups', got {echo(matrix)}")
     _check_keys(matrix, _TOP_KEYS, "matrix")
     group_specs, headers = _group_headers(matrix.get("groups"))
+    limits = parse_limits(matrix.get("limits"))
     context = _Context(
         headers,
-        _parse_named(matrix.get("named_cidrs"), headers),
+        _parse_named(matrix.get("named_cidrs"), headers, limits),
         _parse_world(matrix.get("world"), headers),
+        limits,
     )
     result: list[Group] = []
     for spec in group_specs:
@@ -411,7 +592,10 @@ def build_matrix(matrix: Any) -> list[Group]:
                 for index, entry in enumerate(entries)
                 for atom in parse_entry(entry, spec["name"], direction, index, context)
             ]
+            place = _where(spec["name"], direction)
+            check_open_share(atoms, context.world.get((spec["name"], direction), []), limits, place)
             rules[direction] = merge_atoms(atoms)
+            check_rule_quota(rules[direction], limits.rules_per_group, place)
         result.append(Group(spec["name"], headers[spec["name"]], rules["ingress"], rules["egress"]))
     return result
 
@@ -449,13 +633,13 @@ def module_rule(
 def module_groups(groups: list[Group], prefix: str = "") -> list[dict[str, Any]]:
     """``[{name, description, rules, rules_egress}]`` for a loop over ec2_security_group."""
     if not isinstance(prefix, str):
-        raise ValueError(f"name_prefix must be a string, got {prefix!r}")
+        raise ValueError(f"name_prefix must be a string, got {echo(prefix)}")
     descriptions = {group.name: group.description for group in groups}
     result = []
     for group in groups:
         name = prefix + group.name
         if name.lower().startswith("sg-") or len(name) > 255:
-            raise ValueError(f"group {group.name!r}: AWS rejects the name {name!r}")
+            raise ValueError(f"group {echo(group.name)}: AWS rejects the name {echo(name)}")
         result.append(
             {
                 "name": name,

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from ansible_collections.ideation.platform.plugins.plugin_utils.echo import clip, echo, reason
+
 AWS_RESERVED = 5  # network, VPC router, DNS, future use, broadcast
 AWS_MIN_VPC_PREFIX = 16  # AWS: a VPC's IPv4 block is between /16 ...
 AWS_MAX_PREFIX = 28  # ... and /28, and so is every subnet
@@ -52,11 +54,13 @@ def _cidr(start: int, size: int) -> str:
 def parse_vpc(vpc_cidr: Any, min_prefix: int = AWS_MIN_VPC_PREFIX) -> ipaddress.IPv4Network:
     """The VPC block: IPv4, no host bits set, between /min_prefix and /28."""
     if not isinstance(vpc_cidr, str):
-        raise ValueError(f"the VPC CIDR must be a string like 10.0.0.0/16, got {vpc_cidr!r}")
+        raise ValueError(f"the VPC CIDR must be a string like 10.0.0.0/16, got {echo(vpc_cidr)}")
     try:
         vpc = ipaddress.IPv4Network(vpc_cidr)
     except ValueError as exc:
-        raise ValueError(f"the VPC CIDR {vpc_cidr!r} is not an IPv4 network: {exc}") from None
+        raise ValueError(
+            f"the VPC CIDR {echo(vpc_cidr)} is not an IPv4 network: {reason(exc, vpc_cidr)}"
+        ) from None
     if vpc.prefixlen < min_prefix:
         raise ValueError(f"the VPC {vpc} is larger than the /{min_prefix} AWS allows")
     if vpc.prefixlen > AWS_MAX_PREFIX:
@@ -72,53 +76,58 @@ def prefix_for_hosts(hosts: int) -> int:
 def _tier_size(name: str, spec: Mapping[str, Any], vpc: ipaddress.IPv4Network) -> int:
     """The tier's prefix length, from ``prefix`` or ``hosts``, checked against AWS and the VPC."""
     if ("prefix" in spec) == ("hosts" in spec):
-        raise ValueError(f"tier {name!r}: give exactly one of 'prefix' and 'hosts'")
+        raise ValueError(f"tier {echo(name)}: give exactly one of 'prefix' and 'hosts'")
     if "hosts" in spec:
         hosts = spec["hosts"]
         if not _whole(hosts) or hosts < 1:
-            raise ValueError(f"tier {name!r}: hosts must be a whole number >= 1, got {hosts!r}")
+            raise ValueError(
+                f"tier {echo(name)}: hosts must be a whole number >= 1, got {echo(hosts)}"
+            )
         prefix = prefix_for_hosts(hosts)
         if prefix < vpc.prefixlen:
             raise ValueError(
-                f"tier {name!r}: {hosts} hosts need a /{prefix} subnet, larger than the VPC {vpc}"
+                f"tier {echo(name)}: {hosts} hosts need a /{prefix} subnet, "
+                f"larger than the VPC {vpc}"
             )
         return prefix
     prefix = spec["prefix"]
     if not _whole(prefix):
-        raise ValueError(f"tier {name!r}: prefix must be a whole number, got {prefix!r}")
+        raise ValueError(f"tier {echo(name)}: prefix must be a whole number, got {echo(prefix)}")
     if prefix > AWS_MAX_PREFIX:
-        raise ValueError(f"tier {name!r}: /{prefix} is smaller than the /28 AWS allows")
+        raise ValueError(f"tier {echo(name)}: /{prefix} is smaller than the /28 AWS allows")
     if prefix < vpc.prefixlen:
-        raise ValueError(f"tier {name!r}: /{prefix} is larger than the VPC {vpc}")
+        raise ValueError(f"tier {echo(name)}: /{prefix} is larger than the VPC {vpc}")
     return int(prefix)
 
 
 def parse_tier(spec: Any, vpc: ipaddress.IPv4Network) -> Tier:
     """Validate one tier mapping; every message names the tier."""
     if not isinstance(spec, Mapping):
-        raise ValueError(f"each tier must be a mapping with a name, got {spec!r}")
+        raise ValueError(f"each tier must be a mapping with a name, got {echo(spec)}")
     name = spec.get("name")
     if not isinstance(name, str) or not name:
-        raise ValueError(f"each tier needs a non-empty string 'name', got {spec!r}")
+        raise ValueError(f"each tier needs a non-empty string 'name', got {echo(spec)}")
     unknown = sorted(set(spec) - _TIER_KEYS)
     if unknown:
-        raise ValueError(f"tier {name!r}: unknown key(s) {', '.join(map(str, unknown))}")
+        raise ValueError(f"tier {echo(name)}: unknown key(s) {clip(', '.join(map(str, unknown)))}")
     offset = spec.get("offset")
     if offset is not None and (not _whole(offset) or offset < 0):
-        raise ValueError(f"tier {name!r}: offset must be a whole number >= 0, got {offset!r}")
+        raise ValueError(
+            f"tier {echo(name)}: offset must be a whole number >= 0, got {echo(offset)}"
+        )
     return Tier(name, _tier_size(name, spec, vpc), offset)
 
 
 def parse_zones(zones: Any) -> list[str]:
     """A non-empty list of distinct, non-empty zone names."""
     if isinstance(zones, str) or not isinstance(zones, Sequence) or not zones:
-        raise ValueError(f"zones must be a non-empty list of availability zones, got {zones!r}")
+        raise ValueError(f"zones must be a non-empty list of availability zones, got {echo(zones)}")
     seen: set[str] = set()
     for zone in zones:
         if not isinstance(zone, str) or not zone:
-            raise ValueError(f"each zone must be a non-empty string, got {zone!r}")
+            raise ValueError(f"each zone must be a non-empty string, got {echo(zone)}")
         if zone in seen:
-            raise ValueError(f"duplicate zone {zone!r}")
+            raise ValueError(f"duplicate zone {echo(zone)}")
         seen.add(zone)
     return list(zones)
 
@@ -135,14 +144,14 @@ def _place_tier(
         if first + len(zones) > capacity:
             after = f"after {_dotted(packed_end - 1)}" if packed_end > base else "at all"
             raise ValueError(
-                f"tier {tier.name!r} does not fit: the VPC {vpc} has no room for "
+                f"tier {echo(tier.name)} does not fit: the VPC {vpc} has no room for "
                 f"{len(zones)} more /{tier.prefix} subnet(s) {after}"
             )
     else:
         first = tier.offset
         if first + len(zones) > capacity:
             raise ValueError(
-                f"tier {tier.name!r}: offset {first} with {len(zones)} zone(s) puts subnets "
+                f"tier {echo(tier.name)}: offset {first} with {len(zones)} zone(s) puts subnets "
                 f"outside the VPC {vpc}: it holds /{tier.prefix} subnet numbers "
                 f"0..{capacity - 1}, the tier needs {first}..{first + len(zones) - 1}"
             )
@@ -158,9 +167,9 @@ def _check_overlaps(placed: list[_Placed]) -> None:
     for previous, current in itertools.pairwise(ordered):
         if current.start < previous.start + previous.size:
             raise ValueError(
-                f"tier {current.tier!r} subnet {_cidr(current.start, current.size)} "
-                f"({current.zone}) overlaps tier {previous.tier!r} subnet "
-                f"{_cidr(previous.start, previous.size)} ({previous.zone})"
+                f"tier {echo(current.tier)} subnet {_cidr(current.start, current.size)} "
+                f"({clip(current.zone)}) overlaps tier {echo(previous.tier)} subnet "
+                f"{_cidr(previous.start, previous.size)} ({clip(previous.zone)})"
             )
 
 
@@ -170,14 +179,14 @@ def _check_names(tiers: list[Tier], zones: list[str]) -> None:
     seen: set[str] = set()
     for tier in tiers:
         if tier.name in seen:
-            raise ValueError(f"duplicate tier name {tier.name!r}")
+            raise ValueError(f"duplicate tier name {echo(tier.name)}")
         seen.add(tier.name)
         for zone in zones:
             name = f"{tier.name}-{zone}"
             if name in owners:
                 raise ValueError(
-                    f"tier {tier.name!r}: subnet name {name!r} is also made by tier "
-                    f"{owners[name]!r}; rename one of them"
+                    f"tier {echo(tier.name)}: subnet name {echo(name)} is also made by tier "
+                    f"{echo(owners[name])}; rename one of them"
                 )
             owners[name] = tier.name
 
@@ -192,7 +201,7 @@ def plan_subnets(
     vpc = parse_vpc(vpc_cidr, min_vpc_prefix)
     zone_list = parse_zones(zones)
     if isinstance(tiers, str) or not isinstance(tiers, Sequence) or not tiers:
-        raise ValueError(f"tiers must be a non-empty list of tier mappings, got {tiers!r}")
+        raise ValueError(f"tiers must be a non-empty list of tier mappings, got {echo(tiers)}")
     tier_list = [parse_tier(spec, vpc) for spec in tiers]
     _check_names(tier_list, zone_list)
     placed: list[_Placed] = []

@@ -246,3 +246,10 @@ def assert_twin_removed() -> None:
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", 5000)) != 0, "moto still answers on 5000"
     assert not (REPO / ".dev").exists()
+    # The twin's EC2 stand-in (scripts/twin) and its NAT rule for 169.254.169.254 are gone.
+    processes = subprocess.run(["pgrep", "-f", "-a", "twin run"], capture_output=True, text=True,
+                               check=False).stdout
+    assert str(REPO / ".dev") not in processes, processes
+    rules = subprocess.run(["iptables", "-w", "-t", "nat", "-S", "PREROUTING"],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    assert [r for r in rules if "169.254.169.254/32" in r and r.endswith(":8169")] == [], rules

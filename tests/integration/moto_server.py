@@ -18,6 +18,17 @@ moto 5.2 differs from AWS in ways that break correct automation, not merely unte
 * UpdateSecurityGroupRuleDescriptionsIngress and ...Egress answer an empty result; AWS answers
   Return=true, which ec2_security_group reads when a rule's description changes.
 
+* CreateLaunchTemplateVersion stores UserData as a plain string, so a group launching from
+  that version (2 or later) crashes moto; AWS launches it. The user data is kept base64-typed.
+* Instances a group launches from a launch template lack its IamInstanceProfile and
+  MetadataOptions; AWS applies both. They are applied.
+* Auto-scaling lifecycle hooks are stored and ignored, and CompleteLifecycleAction and
+  RecordLifecycleActionHeartbeat answer "not implemented". AWS holds a new instance of a group
+  with a launching hook in Pending:Wait and a leaving one with a terminating hook in
+  Terminating:Wait until the action is completed or times out. Implemented (below), with the
+  health replacements AWS makes: SetInstanceHealth Unhealthy, or an InService instance no longer
+  running in EC2, makes the group terminate it and launch a replacement.
+
 and two APIs moto lacks, which teardown.yml calls:
 
 * DeleteCacheSubnetGroup (moto answers 500 "not implemented"): added, deleting the group.
@@ -31,9 +42,12 @@ docs/provisioning.md lists these and the gaps that are not patched.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import sys
+import threading
+import uuid
 from typing import Any
 
 
@@ -235,6 +249,500 @@ def _patch_rule_description_updates() -> None:
         setattr(SecurityGroups, name, update)
 
 
+def _patch_launch_template_version_user_data() -> None:
+    from moto.core.types import Base64EncodedString
+    from moto.ec2.models.launch_templates import LaunchTemplate
+    from moto.ec2.utils import parse_user_data
+
+    original = LaunchTemplate.create_version
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
+    def create_version(self: Any, data: dict[str, Any], description: str) -> Any:
+        user_data = data.get("UserData")
+        if user_data is not None and not isinstance(user_data, Base64EncodedString):
+            data = {**data, "UserData": parse_user_data(user_data)}
+        return original(self, data, description)
+
+    create_version._fidelity_patch = True  # type: ignore[attr-defined]
+    LaunchTemplate.create_version = create_version
+
+
+def _patch_asg_launch_template_settings() -> None:
+    from moto.autoscaling.models import FakeAutoScalingGroup
+    from moto.ec2.models.instances import MetadataOptions
+    from moto.iam.exceptions import NotFoundException
+
+    original = FakeAutoScalingGroup.replace_autoscaling_group_instances
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
+    def replace_autoscaling_group_instances(self: Any, count_needed: int,
+                                            propagated_tags: dict[str, str]) -> Any:
+        known = {state.instance.id for state in self.instance_states}
+        result = original(self, count_needed, propagated_tags)
+        if self.ec2_launch_template is None:
+            return result
+        data = self.ec2_launch_template.get_version(self.launch_template_version).data
+        profile = data.get("IamInstanceProfile") or {}
+        for state in self.instance_states:
+            if state.instance.id in known:
+                continue
+            if data.get("MetadataOptions"):
+                state.instance.metadata_options = MetadataOptions(data["MetadataOptions"])
+            if profile.get("Name") or profile.get("Arn"):
+                # A profile IAM does not know: the instance launches without one.
+                with contextlib.suppress(NotFoundException):
+                    self.ec2_backend.associate_iam_instance_profile(
+                        state.instance.id, iam_instance_profile_name=profile.get("Name"),
+                        iam_instance_profile_arn=profile.get("Arn"))
+        return result
+
+    replace_autoscaling_group_instances._fidelity_patch = True  # type: ignore[attr-defined]
+    FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances
+
+
+# ---------------------------------------------------------------------------------------------
+# Auto-scaling lifecycle hooks and health replacement (docs/provisioning.md, "Lifecycle hooks").
+# Groups with no hook keep moto's own capacity code; the rest is reconciled here. Each open
+# action lives on moto's InstanceState; timeouts are applied when a request arrives.
+
+LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
+TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+# Instances that count toward the group's desired capacity.
+_COUNTED = frozenset({"Pending", "Pending:Wait", "Pending:Proceed", "InService"})
+_MAX_WAIT_SECONDS = 172800  # AWS's global timeout: 48 h, or 100 heartbeats if that is less
+_lifecycle_lock = threading.RLock()
+
+
+def _now() -> datetime.datetime:
+    """The clock lifecycle timeouts are measured on (tests replace it to move time)."""
+    return datetime.datetime.now(datetime.UTC)
+
+
+class LifecycleAction:
+    """One hook's hold on one instance, as AWS keeps it between the wait and its result.
+    (A plain class: the module is also loaded unregistered, where dataclasses fail.)"""
+
+    def __init__(self, hook: Any, transition: str) -> None:
+        self.hook: str = hook.name
+        self.transition = transition
+        self.token = str(uuid.uuid4())
+        self.heartbeat_timeout = int(hook.heartbeat_timeout)
+        self.default_result: str = hook.default_result
+        now = _now()
+        self.deadline = now + datetime.timedelta(seconds=self.heartbeat_timeout)
+        self.global_deadline = now + datetime.timedelta(
+            seconds=min(_MAX_WAIT_SECONDS, 100 * self.heartbeat_timeout))
+
+    @property
+    def expires(self) -> datetime.datetime:
+        return min(self.deadline, self.global_deadline)
+
+
+def lifecycle_actions(state: Any) -> dict[str, LifecycleAction]:
+    """The open lifecycle actions of an auto-scaling instance (moto InstanceState), by hook."""
+    return state.__dict__.setdefault("_fidelity_lifecycle_actions", {})
+
+
+def _hooks(backend: Any, group_name: str, transition: str | None = None) -> list[Any]:
+    return [hook for hook in backend.lifecycle_hooks.values()
+            if hook.auto_scaling_group_name == group_name
+            and (transition is None or hook.lifecycle_transition == transition)]
+
+
+def _uses_lifecycle(group: Any) -> bool:
+    """Groups with hooks (or instances still held by one) follow AWS's lifecycle here."""
+    return bool(_hooks(group.autoscaling_backend, group.name)) or any(
+        lifecycle_actions(state) for state in group.instance_states)
+
+
+def _hold(group: Any, state: Any, transition: str) -> bool:
+    """Put the instance in Pending:Wait or Terminating:Wait if the group has such hooks."""
+    hooks = _hooks(group.autoscaling_backend, group.name, transition)
+    actions = lifecycle_actions(state)
+    actions.clear()
+    if not hooks:
+        return False
+    for hook in hooks:
+        actions[hook.name] = LifecycleAction(hook, transition)
+    state.lifecycle_state = "Pending:Wait" if transition == LAUNCHING else "Terminating:Wait"
+    return True
+
+
+def _terminate(group: Any, state: Any) -> None:
+    """The instance leaves the group and EC2 terminates it (termination protection aside,
+    as for AWS's own terminations)."""
+    lifecycle_actions(state).clear()
+    if state in group.instance_states:
+        group.instance_states.remove(state)
+    if state.instance.state not in ("shutting-down", "terminated"):
+        state.instance.terminate()
+
+
+def _take_out(group: Any, state: Any) -> None:
+    """Start terminating: held in Terminating:Wait by terminating hooks, else terminated now."""
+    if not _hold(group, state, TERMINATING):
+        _terminate(group, state)
+
+
+def _launch(group: Any, count: int) -> None:
+    known = {state.instance.id for state in group.instance_states}
+    group.replace_autoscaling_group_instances(count, group.get_propagated_tags())
+    for state in list(group.instance_states):
+        if state.instance.id not in known and not _hold(group, state, LAUNCHING):
+            state.lifecycle_state = "InService"
+
+
+def _take_out_unhealthy(group: Any) -> bool:
+    """AWS's health check: an InService instance that is not running, or was set Unhealthy,
+    is terminated and replaced (unless ReplaceUnhealthy is suspended). Standby is not checked."""
+    if "ReplaceUnhealthy" in group._suspended_processes:
+        return False
+    taken = False
+    for state in list(group.instance_states):
+        if state.lifecycle_state != "InService":
+            continue
+        if state.instance.state not in ("pending", "running"):
+            state.health_status = "Unhealthy"
+        if state.health_status == "Unhealthy":
+            _take_out(group, state)
+            taken = True
+    return taken
+
+
+def _reconcile(group: Any) -> None:
+    """Bring a lifecycle group to its desired capacity, counting Pending:Wait instances and not
+    Terminating ones; scale-in takes the oldest unprotected instances, as moto does. Load
+    balancers are refreshed when an instance changed state."""
+    before = [(state.instance.id, state.lifecycle_state) for state in group.instance_states]
+    _take_out_unhealthy(group)
+    counted = [state for state in group.instance_states if state.lifecycle_state in _COUNTED]
+    target = group.desired_capacity or 0
+    if len(counted) < target:
+        _launch(group, target - len(counted))
+    elif len(counted) > target:
+        victims = [state for state in counted if not state.protected_from_scale_in]
+        for state in victims[:len(counted) - target]:
+            _take_out(group, state)
+    if [(state.instance.id, state.lifecycle_state) for state in group.instance_states] != before:
+        _refresh_load_balancers(group)
+
+
+def _refresh_load_balancers(group: Any) -> None:
+    backend = group.autoscaling_backend
+    if group.name in backend.autoscaling_groups:
+        backend.update_attached_elbs(group.name)
+        backend.update_attached_target_groups(group.name)
+
+
+def _heal(group: Any) -> None:
+    if _uses_lifecycle(group):
+        _reconcile(group)
+    elif _take_out_unhealthy(group):
+        group.set_desired_capacity(group.desired_capacity)
+
+
+def _finish(group: Any, state: Any, hook: str, result: str) -> None:
+    """Apply one hook's result: the instance proceeds when its last hook is done."""
+    actions = lifecycle_actions(state)
+    action = actions.pop(hook)
+    if action.transition == LAUNCHING:
+        if result == "ABANDON":
+            _terminate(group, state)  # the group launches a replacement below
+        elif not actions:
+            state.lifecycle_state = "InService"
+    else:
+        if result == "ABANDON":
+            actions.clear()  # skips the remaining terminating hooks; terminates all the same
+        if not actions:
+            _terminate(group, state)
+    _reconcile(group)
+    _refresh_load_balancers(group)
+
+
+def advance_lifecycle(backend: Any) -> None:
+    """Apply the default result of every lifecycle action whose timeout has passed, and the
+    health replacements due; runs before every auto-scaling and EC2 request."""
+    with _lifecycle_lock:
+        now = _now()
+        for group in list(backend.autoscaling_groups.values()):
+            for state in list(group.instance_states):
+                due = sorted((a for a in lifecycle_actions(state).values() if a.expires <= now),
+                             key=lambda a: a.expires)
+                for action in due:
+                    if action.hook in lifecycle_actions(state):
+                        _finish(group, state, action.hook, action.default_result)
+            _heal(group)
+
+
+def _find_action(backend: Any, group_name: str, hook: str, instance_id: str | None,
+                 token: str | None) -> tuple[Any, Any]:
+    from moto.autoscaling.exceptions import ValidationError
+
+    if not instance_id and not token:
+        raise ValidationError("Either InstanceId or LifecycleActionToken must be specified.")
+    group = backend.autoscaling_groups.get(group_name)
+    for state in group.instance_states if group else []:
+        action = lifecycle_actions(state).get(hook)
+        if action and (state.instance.id == instance_id if instance_id else action.token == token):
+            return group, state
+    if instance_id:
+        raise ValidationError(f"No active Lifecycle Action found with instance ID {instance_id}")
+    raise ValidationError(f"No active Lifecycle Action found with token {token}")
+
+
+def _patch_group_capacity() -> None:
+    from moto.autoscaling.models import FakeAutoScalingGroup
+
+    original = FakeAutoScalingGroup.set_desired_capacity
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
+    def set_desired_capacity(self: Any, new_capacity: int | None) -> None:
+        if not _uses_lifecycle(self):
+            original(self, new_capacity)
+            return
+        self.desired_capacity = self.min_size if new_capacity is None else new_capacity
+        _reconcile(self)
+        _refresh_load_balancers(self)  # as moto does after every change
+
+    set_desired_capacity._fidelity_patch = True  # type: ignore[attr-defined]
+    FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity
+
+
+def _patch_terminate_in_group() -> None:
+    from moto.autoscaling.models import AutoScalingBackend, TerminateInstanceActivity
+
+    original = AutoScalingBackend.terminate_instance
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
+    def terminate_instance(self: Any, instance_id: str, should_decrement: bool) -> Any:
+        state = next((s for g in self.autoscaling_groups.values() for s in g.instance_states
+                      if s.instance.id == instance_id), None)
+        if state is None or not _uses_lifecycle(state.auto_scaling_group):
+            return original(self, instance_id, should_decrement)
+        group = state.auto_scaling_group
+        original_size = group.desired_capacity
+        if not state.lifecycle_state.startswith("Terminating"):
+            if should_decrement:
+                group.desired_capacity -= 1
+            _take_out(group, state)
+            _reconcile(group)
+            _refresh_load_balancers(group)
+        return TerminateInstanceActivity(state.instance, original_size)
+
+    terminate_instance._fidelity_patch = True  # type: ignore[attr-defined]
+    AutoScalingBackend.terminate_instance = terminate_instance
+
+
+def _patch_set_instance_health() -> None:
+    from moto.autoscaling.models import AutoScalingBackend
+
+    original = AutoScalingBackend.set_instance_health
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
+    def set_instance_health(self: Any, instance_id: str, health_status: str) -> None:
+        original(self, instance_id, health_status)
+        for group in list(self.autoscaling_groups.values()):
+            if any(s.instance.id == instance_id for s in group.instance_states):
+                _heal(group)
+
+    set_instance_health._fidelity_patch = True  # type: ignore[attr-defined]
+    AutoScalingBackend.set_instance_health = set_instance_health
+
+
+def _patch_ec2_termination_notice() -> None:
+    from moto.autoscaling.models import AutoScalingBackend
+
+    original = AutoScalingBackend.notify_terminate_instances
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
+    def notify_terminate_instances(self: Any, instance_ids: list[str]) -> None:
+        for group in list(self.autoscaling_groups.values()):
+            gone = [s for s in group.instance_states if s.instance.id in instance_ids]
+            if gone and _uses_lifecycle(group):
+                for state in gone:
+                    _terminate(group, state)  # already terminated in EC2: nothing to hold
+                _reconcile(group)
+                _refresh_load_balancers(group)
+        original(self, instance_ids)  # groups without hooks: moto replaces InService ones
+
+    notify_terminate_instances._fidelity_patch = True  # type: ignore[attr-defined]
+    AutoScalingBackend.notify_terminate_instances = notify_terminate_instances
+
+
+def _patch_group_deletion() -> None:
+    from moto.autoscaling.models import AutoScalingBackend
+
+    original = AutoScalingBackend.delete_auto_scaling_group
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
+    def delete_auto_scaling_group(self: Any, group_name: str) -> None:
+        group = self.autoscaling_groups.get(group_name)
+        hooks = {key for key, hook in self.lifecycle_hooks.items()
+                 if hook.auto_scaling_group_name == group_name}
+        if group is not None:
+            for key in hooks:  # deleting a group deletes its hooks and open actions
+                self.lifecycle_hooks.pop(key)
+            for state in list(group.instance_states):
+                if lifecycle_actions(state) or hooks:
+                    _terminate(group, state)
+        original(self, group_name)
+
+    delete_auto_scaling_group._fidelity_patch = True  # type: ignore[attr-defined]
+    AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group
+
+
+def _patch_hook_deletion() -> None:
+    from moto.autoscaling.models import AutoScalingBackend
+
+    original = AutoScalingBackend.delete_lifecycle_hook
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
+    def delete_lifecycle_hook(self: Any, as_name: str, name: str) -> None:
+        original(self, as_name, name)
+        group = self.autoscaling_groups.get(as_name)
+        for state in list(group.instance_states) if group else []:
+            action = lifecycle_actions(state).get(name)
+            if action:  # AWS completes open actions: ABANDON a launch, CONTINUE a termination
+                _finish(group, state, name,
+                        "ABANDON" if action.transition == LAUNCHING else "CONTINUE")
+
+    delete_lifecycle_hook._fidelity_patch = True  # type: ignore[attr-defined]
+    AutoScalingBackend.delete_lifecycle_hook = delete_lifecycle_hook
+
+
+def _add_complete_lifecycle_action() -> None:
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import EmptyResult
+
+    if hasattr(AutoScalingResponse, "complete_lifecycle_action"):
+        return
+
+    def complete_lifecycle_action(self: Any) -> Any:
+        result = self._get_param("LifecycleActionResult")
+        if result not in ("CONTINUE", "ABANDON"):
+            raise ValidationError("LifecycleActionResult must be CONTINUE or ABANDON")
+        hook = self._get_param("LifecycleHookName")
+        group, state = _find_action(
+            self.autoscaling_backend, self._get_param("AutoScalingGroupName"), hook,
+            self._get_param("InstanceId"), self._get_param("LifecycleActionToken"))
+        _finish(group, state, hook, result)
+        return EmptyResult()
+
+    AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action
+
+
+def _add_record_lifecycle_action_heartbeat() -> None:
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import EmptyResult
+
+    if hasattr(AutoScalingResponse, "record_lifecycle_action_heartbeat"):
+        return
+
+    def record_lifecycle_action_heartbeat(self: Any) -> Any:
+        hook = self._get_param("LifecycleHookName")
+        _, state = _find_action(
+            self.autoscaling_backend, self._get_param("AutoScalingGroupName"), hook,
+            self._get_param("InstanceId"), self._get_param("LifecycleActionToken"))
+        action = lifecycle_actions(state)[hook]
+        action.deadline = _now() + datetime.timedelta(seconds=action.heartbeat_timeout)
+        return EmptyResult()
+
+    AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat
+
+
+def _patch_group_creation_hooks() -> None:
+    """CreateAutoScalingGroup's LifecycleHookSpecificationList: the hooks exist before the
+    group launches its first instances, as on AWS."""
+    from moto.autoscaling.responses import AutoScalingResponse
+
+    original = AutoScalingResponse.create_auto_scaling_group
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
+    def create_auto_scaling_group(self: Any) -> Any:
+        backend = self.autoscaling_backend
+        name = self._get_param("AutoScalingGroupName")
+        added = []
+        for spec in self._get_param("LifecycleHookSpecificationList", []) or []:
+            key = f"{name}_{spec['LifecycleHookName']}"
+            if key not in backend.lifecycle_hooks:
+                added.append(key)
+            timeout = spec.get("HeartbeatTimeout")
+            backend.create_lifecycle_hook(
+                name=spec["LifecycleHookName"], as_name=name,
+                transition=spec["LifecycleTransition"],
+                timeout=int(timeout) if timeout is not None else None,
+                result=spec.get("DefaultResult"))
+        try:
+            return original(self)
+        except Exception:
+            for key in added:
+                backend.lifecycle_hooks.pop(key, None)
+            raise
+
+    create_auto_scaling_group._fidelity_patch = True  # type: ignore[attr-defined]
+    AutoScalingResponse.create_auto_scaling_group = create_auto_scaling_group
+
+
+def _patch_autoscaling_requests() -> None:
+    """Every auto-scaling request first applies the timeouts due, under one lock."""
+    from moto.autoscaling.responses import AutoScalingResponse
+
+    original = AutoScalingResponse.call_action
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
+    def call_action(self: Any) -> Any:
+        with _lifecycle_lock:
+            advance_lifecycle(self.autoscaling_backend)
+            return original(self)
+
+    call_action._fidelity_patch = True  # type: ignore[attr-defined]
+    AutoScalingResponse.call_action = call_action
+
+
+def _patch_ec2_requests() -> None:
+    """Every EC2 request first applies the auto-scaling timeouts due (a held instance's EC2
+    state changes when its hook times out)."""
+    from moto.autoscaling.models import autoscaling_backends
+    from moto.ec2.responses import EC2Response
+
+    original = EC2Response.call_action
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
+    def call_action(self: Any) -> Any:
+        backend = dict.get(autoscaling_backends[self.current_account], self.region)
+        if backend is None:  # never create an auto-scaling backend for it
+            return original(self)
+        with _lifecycle_lock:  # TerminateInstances changes groups too
+            advance_lifecycle(backend)
+            return original(self)
+
+    call_action._fidelity_patch = True  # type: ignore[attr-defined]
+    EC2Response.call_action = call_action
+
+
 def apply_fidelity_patches() -> None:
     """Apply every patch; safe to call more than once."""
     _patch_rds_parameter_group_lookup()
@@ -246,6 +754,19 @@ def apply_fidelity_patches() -> None:
     _add_delete_cache_subnet_group()
     _add_list_service_specific_credentials()
     _patch_rule_description_updates()
+    _patch_launch_template_version_user_data()
+    _patch_asg_launch_template_settings()
+    _patch_group_capacity()
+    _patch_terminate_in_group()
+    _patch_set_instance_health()
+    _patch_ec2_termination_notice()
+    _patch_group_deletion()
+    _patch_hook_deletion()
+    _add_complete_lifecycle_action()
+    _add_record_lifecycle_action_heartbeat()
+    _patch_group_creation_hooks()
+    _patch_autoscaling_requests()
+    _patch_ec2_requests()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,6 +20,7 @@ Run alone: `pytest tests/integration/test_dev_twin.py` (as root, like scripts/de
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import os
 import re
@@ -414,8 +415,12 @@ def test_twin_listens_on_loopback_and_its_own_network_only(twin: Twin) -> None:
         for port, bindings in (container["NetworkSettings"]["Ports"] or {}).items():
             for binding in bindings or []:
                 assert binding["HostIp"] == "127.0.0.1", f"{name} publishes {port} on {binding}"
-    # moto, the twin's AWS API, answers on loopback only.
-    listening = subprocess.run(["ss", "-Hltn", "sport = :5000"], capture_output=True, text=True,
-                               check=True).stdout.split("\n")
-    addresses = {line.split()[3].rsplit(":", 1)[0] for line in listening if line.strip()}
-    assert addresses == {"127.0.0.1"}, addresses
+    # moto, the twin's AWS API, answers on loopback, and on the twin's gateway for the machines
+    # (scripts/twin forwards it there), as does the metadata service: nowhere else.
+    gateway = twin.state["gateway"]
+    assert ipaddress.ip_address(gateway) in ipaddress.ip_network(twin.state["vpc_cidr"])
+    for port, expected in ((5000, {"127.0.0.1", gateway}), (8169, {gateway})):
+        listening = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True,
+                                   text=True, check=True).stdout.split("\n")
+        addresses = {line.split()[3].rsplit(":", 1)[0] for line in listening if line.strip()}
+        assert addresses == expected, (port, addresses)

@@ -3,9 +3,18 @@
 
 from __future__ import annotations
 
+import base64
+import datetime
+from collections.abc import Iterator
+from typing import Any
+
 import boto3
+import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto_server import apply_fidelity_patches
+
+REGION = "us-east-1"
 
 
 def test_a_rule_description_update_answers_return_true() -> None:
@@ -32,3 +41,344 @@ def test_a_rule_description_update_answers_return_true() -> None:
         ranges = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0][
             "IpPermissions"][0]["IpRanges"]
         assert ranges == [{"CidrIp": "10.0.0.0/8", "Description": "new"}]
+
+
+def test_an_asg_launches_from_launch_template_version_2_with_its_settings() -> None:
+    """A version 2+ with user data crashed moto when a group launched from it; instances lacked
+    the template's instance profile and metadata options. AWS applies the whole version."""
+    apply_fidelity_patches()
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        boto3.client("iam", region_name=REGION).create_instance_profile(
+            InstanceProfileName="web-instance")
+        data = {"ImageId": "ami-12c6146b", "InstanceType": "t3.micro",
+                "IamInstanceProfile": {"Name": "web-instance"},
+                "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 2,
+                                    "HttpEndpoint": "enabled", "InstanceMetadataTags": "enabled"},
+                "UserData": base64.b64encode(b"#!/bin/sh\necho one\n").decode()}
+        ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData=data)
+        data["UserData"] = base64.b64encode(b"#!/bin/sh\necho two\n").decode()
+        ec2.create_launch_template_version(LaunchTemplateName="web", LaunchTemplateData=data)
+        boto3.client("autoscaling", region_name=REGION).create_auto_scaling_group(
+            AutoScalingGroupName="web", MinSize=1, MaxSize=1, AvailabilityZones=[f"{REGION}a"],
+            LaunchTemplate={"LaunchTemplateName": "web", "Version": "$Latest"})
+        instance = ec2.describe_instances()["Reservations"][0]["Instances"][0]
+        assert instance["IamInstanceProfile"]["Arn"].endswith(":instance-profile/web-instance")
+        options = instance["MetadataOptions"]
+        assert (options["HttpTokens"], options["HttpPutResponseHopLimit"],
+                options["InstanceMetadataTags"]) == ("required", 2, "enabled")
+        user_data = ec2.describe_instance_attribute(InstanceId=instance["InstanceId"],
+                                                    Attribute="userData")["UserData"]["Value"]
+        assert base64.b64decode(user_data) == b"#!/bin/sh\necho two\n"
+
+
+# Auto-scaling lifecycle hooks, as AWS documents them (docs/provisioning.md).
+
+LAUNCH_HOOK = {"LifecycleHookName": "launch",
+               "LifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING",
+               "HeartbeatTimeout": 300, "DefaultResult": "ABANDON"}
+TERMINATE_HOOK = {"LifecycleHookName": "drain",
+                  "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+                  "HeartbeatTimeout": 300, "DefaultResult": "CONTINUE"}
+
+
+class Clock:
+    """Stands in for the patches' clock, so a test moves time instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = datetime.datetime(2026, 12, 6, 12, 0, tzinfo=datetime.UTC)
+
+    def __call__(self) -> datetime.datetime:
+        return self.now
+
+    def advance(self, seconds: int) -> None:
+        self.now += datetime.timedelta(seconds=seconds)
+
+
+def _patches() -> dict[str, Any]:
+    """The globals of the module whose patches moto runs (it may be loaded under two names)."""
+    from moto.autoscaling.responses import AutoScalingResponse
+
+    return AutoScalingResponse.call_action.__globals__
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    apply_fidelity_patches()
+    fake = Clock()
+    monkeypatch.setitem(_patches(), "_now", fake)
+    return fake
+
+
+@pytest.fixture
+def aws(clock: Clock) -> Iterator[tuple[Any, Any]]:
+    """(autoscaling, ec2) clients of a fresh moto account with a launch template "web"."""
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={
+            "ImageId": "ami-12c6146b", "InstanceType": "t3.micro"})
+        yield boto3.client("autoscaling", region_name=REGION), ec2
+
+
+def _group(client: Any, desired: int, *hooks: dict[str, Any]) -> None:
+    client.create_auto_scaling_group(
+        AutoScalingGroupName="web", MinSize=0, MaxSize=10, DesiredCapacity=desired,
+        AvailabilityZones=[f"{REGION}a"], LaunchTemplate={"LaunchTemplateName": "web"},
+        LifecycleHookSpecificationList=list(hooks))
+
+
+def _states(client: Any) -> dict[str, str]:
+    """Instance ID -> lifecycle state, from DescribeAutoScalingGroups (and the same from
+    DescribeAutoScalingInstances)."""
+    group = client.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])
+    instances = group["AutoScalingGroups"][0]["Instances"]
+    states = {i["InstanceId"]: i["LifecycleState"] for i in instances}
+    listed = client.describe_auto_scaling_instances()["AutoScalingInstances"]
+    assert {i["InstanceId"]: i["LifecycleState"] for i in listed} == states
+    return states
+
+
+def _ec2_states(ec2: Any) -> dict[str, str]:
+    return {i["InstanceId"]: i["State"]["Name"] for r in ec2.describe_instances()["Reservations"]
+            for i in r["Instances"]}
+
+
+def _only(states: dict[str, str], state: str) -> list[str]:
+    return sorted(i for i, s in states.items() if s == state)
+
+
+def _complete(client: Any, instance: str, result: str, hook: str = "launch") -> None:
+    client.complete_lifecycle_action(AutoScalingGroupName="web", LifecycleHookName=hook,
+                                     InstanceId=instance, LifecycleActionResult=result)
+
+
+def test_a_group_without_hooks_scales_as_before(aws: tuple[Any, Any]) -> None:
+    client, ec2 = aws
+    _group(client, 2)
+    assert list(_states(client).values()) == ["InService", "InService"]
+    client.set_desired_capacity(AutoScalingGroupName="web", DesiredCapacity=3)
+    assert list(_states(client).values()) == ["InService"] * 3
+    first = next(iter(_states(client)))
+    client.set_desired_capacity(AutoScalingGroupName="web", DesiredCapacity=1)
+    assert len(_states(client)) == 1
+    assert sorted(_ec2_states(ec2).values()) == ["running", "terminated", "terminated"]
+    assert _ec2_states(ec2)[first] == "terminated"  # moto's order: the oldest goes first
+
+
+def test_a_launching_hook_holds_new_instances_in_pending_wait(aws: tuple[Any, Any]) -> None:
+    """CreateAutoScalingGroup, SetDesiredCapacity and UpdateAutoScalingGroup instances wait;
+    waiting instances count toward the capacity (no extra launches); CONTINUE puts them in
+    service, by instance ID or by token."""
+    client, ec2 = aws
+    _group(client, 1, LAUNCH_HOOK)
+    client.set_desired_capacity(AutoScalingGroupName="web", DesiredCapacity=2)
+    client.update_auto_scaling_group(AutoScalingGroupName="web", DesiredCapacity=3)
+    client.describe_auto_scaling_groups()
+    states = _states(client)
+    assert list(states.values()) == ["Pending:Wait"] * 3
+    assert list(_ec2_states(ec2).values()) == ["running"] * 3
+    first, second, third = states
+    _complete(client, first, "CONTINUE")
+    client.record_lifecycle_action_heartbeat(AutoScalingGroupName="web", LifecycleHookName="launch",
+                                             InstanceId=second)
+    client.complete_lifecycle_action(AutoScalingGroupName="web", LifecycleHookName="launch",
+                                     LifecycleActionToken=_token(second),
+                                     LifecycleActionResult="CONTINUE")
+    assert _states(client) == {first: "InService", second: "InService", third: "Pending:Wait"}
+    assert len(_ec2_states(ec2)) == 3
+
+
+def _token(instance: str, hook: str = "launch") -> str:
+    """The token AWS would send in the hook's notification (moto sends none)."""
+    from moto.autoscaling.models import autoscaling_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    group = autoscaling_backends[DEFAULT_ACCOUNT_ID][REGION].autoscaling_groups["web"]
+    state = next(s for s in group.instance_states if s.instance.id == instance)
+    return _patches()["lifecycle_actions"](state)[hook].token
+
+
+def test_abandon_terminates_the_launch_and_the_group_replaces_it(aws: tuple[Any, Any]) -> None:
+    client, ec2 = aws
+    _group(client, 1, LAUNCH_HOOK)
+    [first] = _states(client)
+    _complete(client, first, "ABANDON")
+    states = _states(client)
+    assert first not in states and list(states.values()) == ["Pending:Wait"]
+    assert _ec2_states(ec2)[first] == "terminated"
+
+
+def test_a_heartbeat_restarts_the_timeout_and_the_timeout_applies_the_default(
+        aws: tuple[Any, Any], clock: Clock) -> None:
+    client, _ = aws
+    _group(client, 1, {**LAUNCH_HOOK, "HeartbeatTimeout": 60, "DefaultResult": "CONTINUE"})
+    [instance] = _states(client)
+    clock.advance(50)
+    client.record_lifecycle_action_heartbeat(AutoScalingGroupName="web", LifecycleHookName="launch",
+                                             InstanceId=instance)
+    clock.advance(50)  # 100 s after the launch, 50 s after the heartbeat
+    assert _states(client) == {instance: "Pending:Wait"}
+    clock.advance(11)
+    assert _states(client) == {instance: "InService"}
+
+
+def test_a_timeout_with_default_abandon_terminates_and_replaces(
+        aws: tuple[Any, Any], clock: Clock) -> None:
+    client, ec2 = aws
+    _group(client, 1, LAUNCH_HOOK)  # 300 s, ABANDON
+    [instance] = _states(client)
+    clock.advance(299)
+    assert _states(client) == {instance: "Pending:Wait"}
+    clock.advance(1)
+    assert _ec2_states(ec2)[instance] == "terminated"  # an EC2 read applies the timeout too
+    states = _states(client)
+    assert instance not in states and list(states.values()) == ["Pending:Wait"]
+
+
+def test_heartbeats_cannot_hold_an_instance_past_the_global_timeout(
+        aws: tuple[Any, Any], clock: Clock) -> None:
+    """48 h or 100 heartbeat timeouts, whichever is smaller: 100 x 30 s here."""
+    client, _ = aws
+    _group(client, 1, {**LAUNCH_HOOK, "HeartbeatTimeout": 30, "DefaultResult": "CONTINUE"})
+    [instance] = _states(client)
+    for _ in range(119):
+        clock.advance(25)
+        client.record_lifecycle_action_heartbeat(
+            AutoScalingGroupName="web", LifecycleHookName="launch", InstanceId=instance)
+    assert _states(client) == {instance: "Pending:Wait"}  # 2,975 s
+    clock.advance(25)
+    assert _states(client) == {instance: "InService"}
+
+
+def test_a_terminating_hook_holds_the_leaving_instance(aws: tuple[Any, Any]) -> None:
+    """Scale-in and TerminateInstanceInAutoScalingGroup: Terminating:Wait, still running in EC2,
+    not counted; CONTINUE or ABANDON terminate it and it leaves the group."""
+    client, ec2 = aws
+    _group(client, 2, TERMINATE_HOOK)
+    first, second = _states(client)
+    client.set_desired_capacity(AutoScalingGroupName="web", DesiredCapacity=1)
+    assert _states(client) == {first: "Terminating:Wait", second: "InService"}
+    assert _ec2_states(ec2)[first] == "running"
+    _complete(client, first, "CONTINUE", hook="drain")
+    assert _states(client) == {second: "InService"}
+    assert _ec2_states(ec2)[first] == "terminated"
+
+    client.terminate_instance_in_auto_scaling_group(InstanceId=second,
+                                                    ShouldDecrementDesiredCapacity=False)
+    states = _states(client)
+    assert states[second] == "Terminating:Wait" and _only(states, "InService") != []
+    assert len(states) == 2  # the replacement launched while the instance drains
+    _complete(client, second, "ABANDON", hook="drain")
+    assert _ec2_states(ec2)[second] == "terminated" and second not in _states(client)
+
+
+def test_an_unhealthy_instance_is_replaced(aws: tuple[Any, Any]) -> None:
+    """Without hooks: terminated and replaced at once."""
+    client, ec2 = aws
+    _group(client, 1)
+    [old] = _states(client)
+    client.set_instance_health(InstanceId=old, HealthStatus="Unhealthy")
+    states = _states(client)
+    assert old not in states and list(states.values()) == ["InService"]
+    assert _ec2_states(ec2)[old] == "terminated"
+
+
+def test_an_unhealthy_instance_is_replaced_through_both_hooks(aws: tuple[Any, Any]) -> None:
+    client, ec2 = aws
+    _group(client, 1, LAUNCH_HOOK, TERMINATE_HOOK)
+    [old] = _states(client)
+    _complete(client, old, "CONTINUE")
+    client.set_instance_health(InstanceId=old, HealthStatus="Unhealthy")
+    states = _states(client)
+    assert states.pop(old) == "Terminating:Wait" and list(states.values()) == ["Pending:Wait"]
+    health = client.describe_auto_scaling_instances(InstanceIds=[old])["AutoScalingInstances"]
+    assert health[0]["HealthStatus"].upper() == "UNHEALTHY"
+    assert _ec2_states(ec2)[old] == "running"
+
+
+def test_an_instance_terminated_in_ec2_is_replaced(aws: tuple[Any, Any]) -> None:
+    """AWS's EC2 health check: a group instance terminated outside auto scaling is replaced,
+    here through the launching hook."""
+    client, ec2 = aws
+    _group(client, 2, LAUNCH_HOOK)
+    waiting, in_service = _states(client)
+    _complete(client, in_service, "CONTINUE")
+    ec2.terminate_instances(InstanceIds=[waiting, in_service])
+    states = _states(client)
+    assert waiting not in states and in_service not in states
+    assert list(states.values()) == ["Pending:Wait", "Pending:Wait"]
+
+
+def test_a_stopped_instance_is_replaced(aws: tuple[Any, Any]) -> None:
+    client, ec2 = aws
+    _group(client, 1)
+    [old] = _states(client)
+    ec2.stop_instances(InstanceIds=[old])
+    states = _states(client)
+    assert old not in states and list(states.values()) == ["InService"]
+
+
+def test_standby_works_in_a_group_with_hooks(aws: tuple[Any, Any]) -> None:
+    """The patch runbook's EnterStandby/ExitStandby: no launch while an instance is on standby
+    with the capacity decremented, none on its return."""
+    client, _ = aws
+    _group(client, 2, LAUNCH_HOOK, TERMINATE_HOOK)
+    first, second = _states(client)
+    for instance in (first, second):
+        _complete(client, instance, "CONTINUE")
+    client.enter_standby(AutoScalingGroupName="web", InstanceIds=[first],
+                         ShouldDecrementDesiredCapacity=True)
+    assert _states(client) == {first: "Standby", second: "InService"}
+    client.exit_standby(AutoScalingGroupName="web", InstanceIds=[first])
+    assert _states(client) == {first: "InService", second: "InService"}
+    group = client.describe_auto_scaling_groups()["AutoScalingGroups"][0]
+    assert group["DesiredCapacity"] == 2
+
+
+@pytest.mark.parametrize("call", ["complete_lifecycle_action", "record_lifecycle_action_heartbeat"])
+def test_lifecycle_actions_answer_aws_errors(aws: tuple[Any, Any], call: str) -> None:
+    client, _ = aws
+    _group(client, 1, LAUNCH_HOOK)
+    [instance] = _states(client)
+    extra = {"LifecycleActionResult": "CONTINUE"} if call == "complete_lifecycle_action" else {}
+    wrong = [({"AutoScalingGroupName": "web", "LifecycleHookName": "launch",
+               "InstanceId": "i-0123456789abcdef0"}, "instance ID i-0123456789abcdef0"),
+             ({"AutoScalingGroupName": "web", "LifecycleHookName": "other",
+               "InstanceId": instance}, f"instance ID {instance}"),
+             ({"AutoScalingGroupName": "api", "LifecycleHookName": "launch",
+               "InstanceId": instance}, f"instance ID {instance}"),
+             ({"AutoScalingGroupName": "web", "LifecycleHookName": "launch",
+               "LifecycleActionToken": "0f3c0f3e-8a1b-4c6e-9d4f-2b7a5e6c1d00"},
+              "token 0f3c0f3e-8a1b-4c6e-9d4f-2b7a5e6c1d00")]
+    for arguments, named in wrong:
+        with pytest.raises(ClientError) as error:
+            getattr(client, call)(**arguments, **extra)
+        assert error.value.response["Error"]["Code"] == "ValidationError"
+        assert error.value.response["Error"]["Message"] == (
+            f"No active Lifecycle Action found with {named}")
+    _complete(client, instance, "CONTINUE")
+    with pytest.raises(ClientError, match="No active Lifecycle Action"):
+        getattr(client, call)(AutoScalingGroupName="web", LifecycleHookName="launch",
+                              InstanceId=instance, **extra)
+
+
+def test_deleting_a_hook_or_the_group_ends_open_actions(aws: tuple[Any, Any]) -> None:
+    """DeleteLifecycleHook completes open actions (ABANDON a launch); deleting the group
+    terminates every instance, held or not, and its hooks go with it."""
+    client, ec2 = aws
+    _group(client, 2, TERMINATE_HOOK)
+    first, _ = _states(client)
+    client.put_lifecycle_hook(AutoScalingGroupName="web", LifecycleHookName="launch",
+                              LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING")
+    client.set_desired_capacity(AutoScalingGroupName="web", DesiredCapacity=3)
+    [waiting] = _only(_states(client), "Pending:Wait")
+    client.delete_lifecycle_hook(AutoScalingGroupName="web", LifecycleHookName="launch")
+    states = _states(client)
+    assert waiting not in states and list(states.values()) == ["InService"] * 3
+    assert _ec2_states(ec2)[waiting] == "terminated"
+    client.set_desired_capacity(AutoScalingGroupName="web", DesiredCapacity=2)
+    assert _states(client)[first] == "Terminating:Wait"
+    client.delete_auto_scaling_group(AutoScalingGroupName="web", ForceDelete=True)
+    assert set(_ec2_states(ec2).values()) == {"terminated"}
+    assert client.describe_auto_scaling_instances()["AutoScalingInstances"] == []
+    assert client.describe_lifecycle_hooks(AutoScalingGroupName="web")["LifecycleHooks"] == []

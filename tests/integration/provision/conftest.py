@@ -96,6 +96,7 @@ class Ansible:
             cwd=REPO,
             env=self.env(),
             capture_output=True,
+            stdin=subprocess.DEVNULL,  # never a terminal: prompts (teardown's) get no answer
             text=True,
             timeout=timeout,
             check=False,
@@ -132,8 +133,19 @@ def register_test_image(moto: Any) -> str:
     ]
 
 
+def import_dev_key_pair(moto: Any) -> None:
+    """The operator's step before provisioning dev (scripts/dev-up does it): its key pair."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    public = Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    moto.client("ec2").import_key_pair(KeyName="ideation-dev", PublicKeyMaterial=public)
+
+
 @pytest.fixture(scope="module")
 def ansible(moto_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Ansible:
     """An Ansible runner for the module's moto server, with the test image registered."""
     register_test_image(moto_server)
+    import_dev_key_pair(moto_server)
     return Ansible(moto_server, tmp_path_factory.mktemp("ansible"))

@@ -136,13 +136,31 @@ def test_bad_data_fails_before_any_change(ansible, moto_server, tmp_path, case, 
     assert account_contents(moto_server) == before
 
 
-def test_prod_teardown_without_confirmation_is_refused(ansible, moto_server):
+@pytest.mark.parametrize(
+    ("env", "confirm"),
+    [("prod", []), ("staging", []), ("staging", ["-e", "teardown_confirm=prod"])],
+)
+def test_teardown_without_the_environments_name_is_refused(ansible, moto_server, env, confirm):
+    """Every environment but dev: no name typed (no terminal here), or the wrong one, is refused
+    before any AWS call."""
     before = account_contents(moto_server)
     moto_server.start_recording()
-    run = ansible.playbook("teardown.yml", "prod")
+    run = ansible.playbook("teardown.yml", env, *confirm)
     actions = moto_server.stop_recording()
     assert run.returncode != 0
-    assert "Refusing to tear down prod" in run.stdout, run.tail()
-    assert "teardown_confirm=prod" in run.stdout
+    assert f"Refusing to tear down {env}" in run.stdout, run.tail()
+    assert f"teardown_confirm={env}" in run.stdout
     assert moto_server.writes(actions) == [], actions
     assert account_contents(moto_server) == before
+
+
+def test_teardown_takes_the_name_as_confirm(ansible, moto_server):
+    """-e confirm=<env> passes the gate (only the gate runs: its tag)."""
+    moto_server.start_recording()
+    run = ansible.playbook(
+        "teardown.yml", "staging", "-e", "confirm=staging", "--tags", "teardown_confirm"
+    )
+    actions = moto_server.stop_recording()
+    assert run.returncode == 0, run.tail()
+    assert "Refusing" not in run.stdout and run.recap["failed"] == 0
+    assert moto_server.writes(actions) == [], actions

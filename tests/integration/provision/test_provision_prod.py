@@ -204,7 +204,9 @@ def test_instance_role_carries_the_design_policy(moto_server):
     ]
     assert statements["Documents"]["Resource"] == "arn:aws:s3:::ideation-documents-prod/*"
     assert statements["Secrets"]["Action"] == ["secretsmanager:GetSecretValue"]
-    assert statements["Secrets"]["Resource"] == "arn:aws:secretsmanager:*:*:secret:ideation/*"
+    assert statements["Secrets"]["Resource"] == (
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:ideation/*"
+    )
     assert statements["Decrypt"]["Action"] == ["kms:Decrypt"]
     assert statements["Decrypt"]["Resource"].startswith("arn:aws:kms:us-east-1:")
     # Beyond the design: what Prometheus's EC2 discovery and Alertmanager's SNS receiver need.
@@ -212,6 +214,9 @@ def test_instance_role_carries_the_design_policy(moto_server):
                                         PolicyName="ideation-observability")["PolicyDocument"]
     extra = {s["Sid"]: s for s in observability["Statement"]}
     assert "ec2:DescribeInstances" in extra["DiscoverTargets"]["Action"]
+    assert extra["PublishMetrics"]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": "Ideation"}
+    }
     assert extra["NotifyAlerts"]["Action"] == ["sns:Publish"]
     assert extra["NotifyAlerts"]["Resource"] == f"arn:aws:sns:us-east-1:*:{PREFIX}-alerts"
     challenge = extra["CertbotDnsChallenge"]

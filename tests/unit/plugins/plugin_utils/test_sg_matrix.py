@@ -413,7 +413,11 @@ def _one(entry: dict[str, Any], direction: str = "ingress", **top: Any) -> dict[
         ),
         (_one({"from": "::/0", "ports": 80}), "tcp port(s) 80-80 from ::/0 is open to the world"),
         (
-            _one({"from": "anyone", "ports": 80}, named_cidrs={"anyone": "0.0.0.0/0"}),
+            _one(
+                {"from": "anyone", "ports": 80},
+                named_cidrs={"anyone": "0.0.0.0/0"},
+                limits={"named_cidr_widest": {"ipv4": 0}},
+            ),
             "from 0.0.0.0/0 is open to the world",
         ),
         (

@@ -32,6 +32,7 @@ VENV_BIN = Path(sys.executable).parent
 SSH_AUDIT_POLICY = "Hardened Debian 12 (version 3)"
 OPERATOR = "alice"
 OFFENDER = "127.0.0.2"  # a loopback address of the bastion's own, banned by the fail2ban test
+ADMIN = "127.0.0.3"  # the admin network's address (group_vars/bastion.yml): never banned
 DATABASE_ENDPOINT = "db.bastion.test:5432"  # group_vars/bastion.yml
 
 
@@ -231,6 +232,37 @@ def test_repeated_failures_get_an_address_banned(host, offender_unbanned):
     assert offender_unbanned in host.run("nft list set inet f2b-table addr-set-sshd").stdout
     # ...while every other address still reaches sshd.
     assert "Permission denied" in bastion_ssh_from(host, "127.0.0.1")
+
+
+def test_the_admin_network_is_in_fail2bans_ignoreip(host):
+    """The CIDRs the security group admits on SSH reach the jail, and the running fail2ban."""
+    jail = host.file("/etc/fail2ban/jail.d/ideation-sshd.local").content_string
+    ignoreip = next(line for line in jail.splitlines() if line.startswith("ignoreip ="))
+    assert f"{ADMIN}/32" in ignoreip.split(), ignoreip
+    listed = host.run("fail2ban-client get sshd ignoreip")
+    assert listed.rc == 0, listed.stderr
+    # fail2ban lists a single address without its /32: "|- 127.0.0.3"
+    entries = [line.lstrip("|`- ").strip() for line in listed.stdout.splitlines()[1:]]
+    assert ADMIN in entries or f"{ADMIN}/32" in entries, listed.stdout
+
+
+@pytest.fixture()
+def admin_unbanned(host):
+    """Lift a ban of the admin address should the test below fail."""
+    yield ADMIN
+    host.run(f"fail2ban-client set sshd unbanip {ADMIN}")
+
+
+def test_the_admin_network_is_never_banned(host, admin_unbanned):
+    """Twice maxretry failures from the admin network (an ssh-audit run, a wrong key) leave it
+    reaching sshd."""
+    assert_running(host, "fail2ban")
+    for _ in range(7):
+        assert "Permission denied" in bastion_ssh_from(host, admin_unbanned)
+    time.sleep(3)  # fail2ban reads the journal asynchronously: give a ban time to land
+    assert "Permission denied" in bastion_ssh_from(host, admin_unbanned)
+    banned = host.run("fail2ban-client status sshd").stdout.split("Banned IP list:", 1)[1]
+    assert admin_unbanned not in banned.split()
 
 
 def test_shipped_ssh_config_reaches_the_private_host(target_ip):

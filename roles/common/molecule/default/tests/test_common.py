@@ -50,6 +50,42 @@ def test_operator_logs_in_with_the_key(host):
     assert login.stdout.split() == ["alice", "sudo-ok"]
 
 
+def _login(host, user: str):
+    return host.run(
+        "ssh -i /root/operator_ed25519 -o BatchMode=yes -o StrictHostKeyChecking=no "
+        f"-o UserKnownHostsFile=/dev/null {user}@127.0.0.1 'id -un; sudo -n true && echo sudo-ok'"
+    )
+
+
+def test_operator_with_sudo_false_logs_in_without_sudo(host):
+    """bob had the sudo group and the group's sudoers line (prepare); sudo: false takes both."""
+    login = _login(host, "bob")
+    assert login.rc != 0
+    assert login.stdout.split() == ["bob"], login.stdout
+    assert "sudo" not in host.user("bob").groups
+    assert "operators" in host.user("bob").groups
+    assert "bob" not in host.file("/etc/sudoers.d/ideation-operators").content_string
+    assert "is not allowed to run sudo" in host.run("sudo -l -U bob").stdout
+
+
+def test_sudoers_names_the_operators_with_sudo_only(host):
+    lines = [
+        line
+        for line in host.file("/etc/sudoers.d/ideation-operators").content_string.splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert lines == ["alice ALL=(ALL:ALL) NOPASSWD: ALL"]
+
+
+def test_member_of_operators_not_in_the_list_is_removed(host):
+    """stale was in the operators and sudo groups with the key (prepare); the list is exclusive."""
+    assert not host.user("stale").exists
+    assert not host.file("/home/stale").exists
+    assert "stale" not in host.group("operators").members
+    login = _login(host, "stale")
+    assert login.rc == 255 and "Permission denied" in login.stderr, login.stderr
+
+
 def test_password_login_is_impossible_for_operators(host):
     assert host.user("alice").password in ("!", "*", "!*")
 

@@ -239,11 +239,17 @@ def test_tls_1_0_and_1_1_are_refused(host, flag):
 @pytest.mark.parametrize(
     ("name", "path"), [(SITE, "/"), (SITE, "/static/app.3f2a1b.js"), (API, "/api/ping")]
 )
-def test_hsts_for_two_years_on_every_https_response(host, name, path):
+def test_hsts_csp_and_permissions_policy_on_every_https_response(host, name, path):
     response = https(host, name, path)
     assert response.status == 200
     assert response.headers["strict-transport-security"] == "max-age=63072000"
     assert response.headers["x-content-type-options"] == "nosniff"
+    csp = response.headers["content-security-policy"]
+    policy = {d.strip().partition(" ")[0]: d.strip().partition(" ")[2] for d in csp.split(";")}
+    assert policy["default-src"] == "'self'" and policy["frame-ancestors"] == "'none'", policy
+    assert policy["object-src"] == "'none'" and "'unsafe-inline'" not in policy["script-src"]
+    features = response.headers["permissions-policy"].split(", ")
+    assert {"camera=()", "geolocation=()", "microphone=()"} <= set(features), features
 
 
 def test_requests_reach_the_api_with_forwarding_headers(host):

@@ -1,0 +1,255 @@
+"""The twin's EC2 stand-in (scripts/twin) follows an auto-scaling group through moto alone.
+
+Its own moto server, VPC, Docker network and AMI image, apart from the dev twin (so it runs
+beside the dev twin's tests in the other pytest worker): scaling the group out starts a
+machine from the AMI's image whose cloud-init runs the launch template's user data and installs
+the key pair, with IMDSv2 answering it; killing the machine makes the group replace the
+instance with no other command; scaling in removes the machine; stopping the stand-in leaves
+no NAT rule and no process. Needs root (iptables) and Docker, like scripts/dev-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+import yaml
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("twin-ec2")]
+
+REPO = Path(__file__).resolve().parents[2]
+NETWORK = "ideation-ec2-test"
+CIDR = "10.97.0.0/24"
+GATEWAY = "10.97.0.1"
+LABELS = {"org.ideation.dev": "twin-ec2-test"}
+GROUP = "ec2-test-api"
+MARKER = "/var/lib/twin-user-data-ran"
+USER_DATA = f"#!/bin/sh\necho \"user data of $(hostname)\" > {MARKER}\n"
+IMDS_PORT = 8170
+BASE_IMAGE = "ideation/debian12-cloud:latest"
+
+
+def wait_until(what: str, check: Callable[[], Any], timeout: float, log: Path) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"not within {timeout:.0f} s: {what}\n{log.read_text()[-4000:]}")
+
+
+class Ec2Twin:
+    """The stand-in under test, its moto, and what it wrote."""
+
+    def __init__(self, moto: Any, state: Path, log: Path) -> None:
+        self.moto = moto
+        self.state = state
+        self.log = log
+        self.docker = docker.from_env()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = self.moto.env(dict(os.environ, PYTHONPATH=str(REPO / "scripts")))
+        with self.log.open("a") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "twin", "run", "--config", str(self.state / "ec2.json")],
+                env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    def stop(self) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+    def machines(self) -> list[dict[str, Any]]:
+        try:
+            return json.loads((self.state / "twin.json").read_text())["machines"]
+        except (OSError, ValueError, KeyError):
+            return []
+
+    def booted(self, instance_id: str) -> dict[str, Any] | None:
+        return next((m for m in self.machines()
+                     if m["instance_id"] == instance_id and m["booted"]), None)
+
+    def group_instances(self, *states: str) -> list[str]:
+        group = self.moto.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0]
+        return [i["InstanceId"] for i in group["Instances"]
+                if not states or i["LifecycleState"] in states]
+
+    def containers(self) -> list[Any]:
+        return self.docker.containers.list(
+            all=True, filters={"label": [f"{k}={v}" for k, v in LABELS.items()]})
+
+    def sh(self, name: str, command: str) -> tuple[int, str]:
+        result = self.docker.containers.get(name).exec_run(["sh", "-c", command])
+        return result.exit_code, result.output.decode(errors="replace").strip()
+
+    def scale(self, desired: int) -> None:
+        self.moto.client("autoscaling").set_desired_capacity(AutoScalingGroupName=GROUP,
+                                                            DesiredCapacity=desired)
+
+    def one_booted_machine(self) -> dict[str, Any]:
+        def booted() -> dict[str, Any] | None:
+            live = self.group_instances("InService")
+            return self.booted(live[0]) if len(live) == 1 else None
+
+        return wait_until("a booted machine for the group's instance", booted, 180, self.log)
+
+
+def nat_rules() -> list[str]:
+    listed = subprocess.run(["iptables", "-w", "-t", "nat", "-S", "PREROUTING"], check=True,
+                            capture_output=True, text=True).stdout.splitlines()
+    return [line for line in listed if f":{IMDS_PORT}" in line]
+
+
+def provision(moto: Any) -> tuple[str, str]:
+    """A VPC and subnet as the Docker network's, a key pair, an instance profile, a launch
+    template with user data on a fresh AMI, and an empty group; returns (vpc id, AMI id)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    ec2 = moto.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock=CIDR)["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.97.0.0/25")["Subnet"]["SubnetId"]
+    key = Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    ec2.import_key_pair(KeyName="ec2-test", PublicKeyMaterial=key)
+    source = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ami = ec2.copy_image(SourceImageId=source, SourceRegion=moto.region,
+                         Name="ec2-test-base")["ImageId"]
+    iam = moto.client("iam")
+    iam.create_role(RoleName="ec2-test-api", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "ec2.amazonaws.com"}}]}))
+    iam.create_instance_profile(InstanceProfileName="ec2-test-api")
+    iam.add_role_to_instance_profile(InstanceProfileName="ec2-test-api", RoleName="ec2-test-api")
+    import base64
+
+    ec2.create_launch_template(LaunchTemplateName="ec2-test-api", LaunchTemplateData={
+        "ImageId": ami, "InstanceType": "t3.micro", "KeyName": "ec2-test",
+        "IamInstanceProfile": {"Name": "ec2-test-api"},
+        "UserData": base64.b64encode(USER_DATA.encode()).decode(),
+        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled",
+                            "InstanceMetadataTags": "enabled"}})
+    moto.client("autoscaling").create_auto_scaling_group(
+        AutoScalingGroupName=GROUP, MinSize=0, MaxSize=2, DesiredCapacity=0,
+        LaunchTemplate={"LaunchTemplateName": "ec2-test-api", "Version": "$Latest"},
+        VPCZoneIdentifier=subnet,
+        Tags=[{"Key": "Role", "Value": "api", "PropagateAtLaunch": True},
+              {"Key": "Environment", "Value": "ec2-test", "PropagateAtLaunch": True}])
+    return vpc, ami
+
+
+@pytest.fixture(scope="module")
+def ec2_twin(moto_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ec2Twin]:
+    client = docker.from_env()
+    vpc, ami = provision(moto_server)
+    client.images.get(BASE_IMAGE).tag("ideation/ami", ami)
+    network = client.networks.create(NETWORK, driver="bridge", labels=LABELS,
+                                     ipam=docker.types.IPAMConfig(
+                                         pool_configs=[docker.types.IPAMPool(subnet=CIDR)]))
+    state = tmp_path_factory.mktemp("ec2")
+    profiles = yaml.safe_load((REPO / "images" / "host-profiles.yml").read_text())
+    config = {
+        "endpoint_url": moto_server.url, "region": moto_server.region, "vpc_id": vpc,
+        "network": NETWORK, "prefix": "ec2-test", "labels": LABELS, "roles": ["api"],
+        "profiles": profiles["ideation_host_profiles"], "role_profiles": {"api": "docker-host"},
+        "default_profile": "systemd", "state_dir": str(state), "key": str(state / "key"),
+        "imds_port": IMDS_PORT, "moto_port": int(moto_server.url.rsplit(":", 1)[1]),
+        "static": {"network": NETWORK},
+    }
+    (state / "ec2.json").write_text(json.dumps(config))
+    twin = Ec2Twin(moto_server, state, state / "ec2.log")
+    twin.start()
+    try:
+        wait_until("the stand-in's NAT rule", nat_rules, 30, twin.log)
+        yield twin
+    finally:
+        twin.stop()
+        for container in twin.containers():
+            container.remove(force=True, v=True)
+        network.remove()
+        client.images.remove(f"ideation/ami:{ami}")
+
+
+def test_a_scaled_out_instance_boots_its_ami_and_runs_its_user_data(ec2_twin):
+    assert ec2_twin.containers() == []
+    ec2_twin.scale(1)
+    machine = ec2_twin.one_booted_machine()
+    name = machine["name"]
+    assert ec2_twin.docker.containers.get(name).image.tags[0].startswith("ideation/ami:")
+    assert ec2_twin.sh(name, f"cat {MARKER}") == (0, f"user data of {machine['hostname']}")
+    code, output = ec2_twin.sh(name, "cloud-init status --long")
+    assert code == 0 and "status: done" in output, output
+    # The key pair reaches the AMI's default user through the metadata service, as on EC2.
+    code, keys = ec2_twin.sh(name, "cat /home/admin/.ssh/authorized_keys")
+    assert code == 0 and keys.startswith("ssh-ed25519 "), keys
+    assert ec2_twin.sh(name, "systemctl is-active ssh") == (0, "active")
+    assert machine["host_key"].startswith("ssh-ed25519 ")
+
+
+def test_the_metadata_service_requires_a_token_and_answers_per_machine(ec2_twin):
+    machine = ec2_twin.one_booted_machine()
+    name = machine["name"]
+    url = "http://169.254.169.254/latest"
+    no_token = f"curl -s -o /dev/null -w '%{{http_code}}' {url}/meta-data/instance-id"
+    assert ec2_twin.sh(name, no_token) == (0, "401")
+    token = ("T=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "
+             f"{url}/api/token) && curl -sf -H \"X-aws-ec2-metadata-token: $T\" {url}/meta-data/")
+    assert ec2_twin.sh(name, token + "instance-id") == (0, machine["instance_id"])
+    assert ec2_twin.sh(name, token + "local-ipv4") == (0, machine["ip"])
+    assert ec2_twin.sh(name, token + "tags/instance/Role") == (0, "api")
+    assert ec2_twin.sh(name, token + "autoscaling/target-lifecycle-state") == (0, "InService")
+    code, credentials = ec2_twin.sh(name, token + "iam/security-credentials/ec2-test-api")
+    assert code == 0 and json.loads(credentials)["Code"] == "Success", credentials
+    # The machines reach moto on the network's gateway, the AWS endpoint of the twin.
+    port = ec2_twin.moto.url.rsplit(":", 1)[1]
+    moto = f"curl -s -o /dev/null -w '%{{http_code}}' http://{GATEWAY}:{port}/"
+    assert ec2_twin.sh(name, moto) == (0, "200")
+
+
+def test_a_restarted_stand_in_finds_its_machines_again(ec2_twin):
+    machine = ec2_twin.one_booted_machine()
+    container = ec2_twin.docker.containers.get(machine["name"])
+    assert ec2_twin.stop() == 0
+    ec2_twin.start()
+    time.sleep(5)  # two passes of the new stand-in
+    assert [c.id for c in ec2_twin.containers()] == [container.id]
+    assert ec2_twin.one_booted_machine()["host_key"] == machine["host_key"]
+
+
+def test_a_killed_machine_is_replaced_by_the_group(ec2_twin):
+    killed = ec2_twin.one_booted_machine()
+    ec2_twin.docker.containers.get(killed["name"]).kill()
+
+    def replaced() -> dict[str, Any] | None:
+        live = [i for i in ec2_twin.group_instances("InService") if i != killed["instance_id"]]
+        return ec2_twin.booted(live[0]) if live else None
+
+    replacement = wait_until("a booted replacement", replaced, 240, ec2_twin.log)
+    assert replacement["instance_id"] != killed["instance_id"]
+    wait_until("the dead machine removed", lambda: killed["name"] not in
+               [c.name for c in ec2_twin.containers()], 60, ec2_twin.log)
+    state = ec2_twin.moto.client("ec2").describe_instances(
+        InstanceIds=[killed["instance_id"]])["Reservations"][0]["Instances"][0]["State"]["Name"]
+    assert state == "terminated"
+
+
+def test_scaling_in_removes_the_machine_and_stopping_leaves_nothing(ec2_twin):
+    ec2_twin.one_booted_machine()
+    ec2_twin.scale(0)
+    wait_until("no machine left, none in twin.json",
+               lambda: ec2_twin.containers() == [] and ec2_twin.machines() == [], 90, ec2_twin.log)
+    assert ec2_twin.stop() == 0
+    assert nat_rules() == []
