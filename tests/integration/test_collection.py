@@ -36,11 +36,12 @@ def _run(
 
 
 # Never in the artifact: the real environments (domains, admin CIDR, sizes), this checkout's
-# tooling and configuration, tests, Molecule scenarios, the dev twin, caches.
+# tooling and configuration (data/: scripts/cost-report's prices), tests, Molecule scenarios,
+# the dev twin, caches.
 FORBIDDEN = ("inventories/", "scripts/", "images/", "benchmarks/", "examples/", ".config/",
              "ansible.cfg", "tests/", "molecule/", ".dev/", ".cache/", ".venv/", ".collections/",
              ".ci/", "playbooks/dev/", "requirements.txt", "pyproject.toml",
-             "execution-environment.yml")
+             "execution-environment.yml", "data/")
 FORBIDDEN_DIRS = ("molecule", "tests")
 # What a user of the collection needs.
 REQUIRED = ("README.md", "LICENSE", "CHANGELOG.md", "changelogs/changelog.yaml", "MANIFEST.json",
