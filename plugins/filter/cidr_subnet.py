@@ -4,7 +4,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: cidr_subnet
-author: ideation platform team
+author: Ideation platform team (@ideation-platform)
 version_added: "0.1.0"
 short_description: Terraform's cidrsubnet() for IPv4 and IPv6
 description:

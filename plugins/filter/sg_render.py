@@ -4,7 +4,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: sg_render
-author: ideation platform team
+author: Ideation platform team (@ideation-platform)
 version_added: "0.1.0"
 short_description: Draw a security-group matrix as a Markdown page or a Graphviz diagram
 description:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: sg_rules
-author: ideation platform team
+author: Ideation platform team (@ideation-platform)
 version_added: "0.1.0"
 short_description: Turn a security-group matrix into amazon.aws.ec2_security_group arguments
 description:

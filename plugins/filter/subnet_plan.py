@@ -4,7 +4,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: subnet_plan
-author: ideation platform team
+author: Ideation platform team (@ideation-platform)
 version_added: "0.1.0"
 short_description: Plan a VPC's subnets from tiers and availability zones
 description:

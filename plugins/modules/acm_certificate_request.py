@@ -2,6 +2,8 @@
 # Copyright: ideation platform team
 # Apache License 2.0 (see galaxy.yml)
 
+from __future__ import annotations
+
 DOCUMENTATION = r"""
 ---
 module: acm_certificate_request
@@ -18,7 +20,7 @@ description:
   - ACM renews a DNS-validated certificate by itself as long as the validation records stay in
     the zone.
 author:
-  - ideation platform team
+  - Ideation platform team (@ideation-platform)
 options:
   state:
     description:

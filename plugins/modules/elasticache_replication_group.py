@@ -2,6 +2,8 @@
 # Copyright: ideation platform team
 # Apache License 2.0 (see galaxy.yml)
 
+from __future__ import annotations
+
 DOCUMENTATION = r"""
 ---
 module: elasticache_replication_group
@@ -18,7 +20,7 @@ description:
   - Settings that cannot change after creation (subnet group, port, encryption at rest, KMS key,
     encryption in transit) are compared and reported in a warning, never silently ignored.
 author:
-  - ideation platform team
+  - Ideation platform team (@ideation-platform)
 options:
   state:
     description:

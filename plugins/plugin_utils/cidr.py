@@ -146,7 +146,7 @@ def parse_prefix(text: str) -> Prefix:
     """Parse ``address/length`` like Terraform's ``ipaddr.ParseCIDR``; host bits are cleared."""
     if not isinstance(text, str) or "/" not in text:
         raise ValueError(f"invalid CIDR expression: invalid CIDR address: {clip(str(text))}")
-    address, _, length_text = text.partition("/")
+    address, _slash, length_text = text.partition("/")
     bits = 32
     value = parse_ipv4(address)
     if value is None:

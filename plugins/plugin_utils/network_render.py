@@ -157,8 +157,8 @@ def _flow_matrix(groups: Sequence[Group], all_flows: Sequence[Flow]) -> list[str
     """Rows: where traffic starts; columns: where it goes; cells: what passes."""
     names = [group.name for group in groups]
     externals = _external_edges(groups)
-    outside = sorted({s for s, _ in externals if s not in names})
-    targets = names + sorted({t for _, t in externals if t not in names})
+    outside = sorted({s for s, _target in externals if s not in names})
+    targets = names + sorted({t for _source, t in externals if t not in names})
     cells: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for flow in all_flows:
         if flow.status == OPEN:

@@ -58,19 +58,30 @@ def host_groups(pattern: str) -> list[str]:
     return groups
 
 
+def _site_plays(path: Path, import_vars: dict[str, Any]) -> list[tuple[dict, dict[str, Any]]]:
+    """The plays of a playbook in order, following import_playbook (relative to the importing
+    file, as Ansible resolves it), each with the vars its imports set."""
+    plays: list[tuple[dict, dict[str, Any]]] = []
+    for entry in yaml.safe_load(path.read_text()):
+        if "ansible.builtin.import_playbook" in entry:
+            target = path.parent / entry["ansible.builtin.import_playbook"]
+            plays += _site_plays(target, {**import_vars, **entry.get("vars", {})})
+        else:
+            plays.append((entry, import_vars))
+    return plays
+
+
 def site_roles() -> dict[str, list[str]]:
     """The roles site.yml runs on each inventory group, in order, read from its playbooks (a
     templated hosts pattern rendered with the import's vars)."""
     roles: dict[str, list[str]] = {group: [] for group in GROUPS}
-    for entry in yaml.safe_load((REPO / "site.yml").read_text()):
-        imported = yaml.safe_load((REPO / entry["ansible.builtin.import_playbook"]).read_text())
-        for play in imported:
-            pattern = jinja2.Template(play["hosts"]).render(**entry.get("vars", {}))
-            for role in play.get("roles", []):
-                name = (role["role"] if isinstance(role, dict) else role).rsplit(".", 1)[-1]
-                for group in host_groups(pattern):
-                    if name not in roles[group]:
-                        roles[group].append(name)
+    for play, import_vars in _site_plays(REPO / "site.yml", {}):
+        pattern = jinja2.Template(play["hosts"]).render(**import_vars)
+        for role in play.get("roles", []):
+            name = (role["role"] if isinstance(role, dict) else role).rsplit(".", 1)[-1]
+            for group in host_groups(pattern):
+                if name not in roles[group]:
+                    roles[group].append(name)
     return roles
 
 
