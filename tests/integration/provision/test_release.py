@@ -111,7 +111,8 @@ def test_release_carries_the_collection(members):
         info = json.loads(tar.extractfile("MANIFEST.json").read())["collection_info"]
     assert (info["namespace"], info["name"]) == ("ideation", "platform")
     assert "roles/api/tasks/main.yml" in names and "site.yml" in names
-    assert not [n for n in names if n.startswith(("inventories", ".dev", ".cache"))]
+    assert "inventories/dev/group_vars/all/twin.yml" not in names
+    assert not [n for n in names if n.startswith((".dev", ".cache", ".venv"))]
 
 
 def test_release_carries_dev_group_vars_but_twin_yml(members):
