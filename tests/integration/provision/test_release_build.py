@@ -99,6 +99,7 @@ def test_manifest_names_the_commit_and_hashes_every_file(released, members):
     assert manifest["release"] == released[1]
     assert manifest["commit"] == commit and released[1].endswith(commit[:12])
     assert manifest["environment"] == "dev"
+    assert released[1].startswith(manifest["created"].replace("-", "").replace(":", ""))
     assert manifest["files"] == {name: hashlib.sha256(data).hexdigest()
                                  for name, data in members.items() if name != "manifest.json"}
 
