@@ -55,11 +55,18 @@ def account(moto_server: Any) -> dict[str, str]:
     return {"key_arn": key_arn, **values}
 
 
+def build_dir(ansible: Any) -> list[str]:
+    """Keep the test's tarballs out of the checkout's .cache/releases."""
+    return ["-e", json.dumps({"release_build_dir": str(ansible.workdir / "releases")})]
+
+
 @pytest.fixture(scope="module")
 def released(ansible: Any, account: dict[str, str]) -> tuple[Any, str]:
-    run = ansible.playbook("release.yml", "dev")
+    run = ansible.playbook("release.yml", "dev", *build_dir(ansible))
     assert run.returncode == 0, run.tail(60)
     (release,) = RELEASE.findall(run.stdout)
+    assert (ansible.workdir / "releases" / f"{release}.tar.gz").is_file()
+    assert not (ansible.workdir / "releases" / release).exists()  # the build directory is gone
     print(f"release.yml with the wheel download: {run.seconds:.1f} s")
     return run, release
 
@@ -145,7 +152,8 @@ def test_no_secret_value_in_the_release_or_its_output(members, released, account
 
 
 def test_secret_values_are_refused_before_any_upload(ansible, released, moto_server, account):
-    run = ansible.playbook("release.yml", "dev", "-e", '{"release_group_vars_exclude": []}')
+    run = ansible.playbook("release.yml", "dev", *build_dir(ansible),
+                           "-e", '{"release_group_vars_exclude": []}')
     assert run.returncode != 0
     assert "refusing to package a secret value" in run.stdout
     for key in TWIN_SECRETS:
