@@ -40,6 +40,9 @@ def account_contents(moto: Any) -> dict[str, list[str]]:
             if a["AliasName"].startswith("alias/ideation")
         ],
         "buckets": [b["Name"] for b in moto.client("s3").list_buckets()["Buckets"]],
+        "parameters": [
+            p["Name"] for p in moto.client("ssm").describe_parameters()["Parameters"]
+        ],
         "roles": [
             r["RoleName"]
             for r in paginate(moto.client("iam"), "list_roles", "Roles")
@@ -90,6 +93,8 @@ def test_check_mode_on_an_empty_account_changes_nothing(ansible, moto_server):
         "Ensure the platform's KMS key exists with yearly rotation",
     } <= set(run.changed_tasks())
     assert "Report that the document bucket would be created" in run.changed_tasks()
+    assert "Report that the artifacts bucket would be created" in run.changed_tasks()
+    assert "Ensure the environment's release pointer exists" in run.changed_tasks()
     # ...and creates none of it: every call was a read, and the account is as it was.
     assert moto_server.writes(actions) == [], actions
     assert account_contents(moto_server) == before

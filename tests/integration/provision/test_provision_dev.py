@@ -55,6 +55,7 @@ def test_dev_teardown_leaves_nothing(provisioned, ansible, moto_server):
     assert ec2.describe_launch_templates()["LaunchTemplates"] == []
     assert moto_server.client("s3").list_buckets()["Buckets"] == []
     assert moto_server.client("secretsmanager").list_secrets()["SecretList"] == []
+    assert moto_server.client("ssm").describe_parameters()["Parameters"] == []
     assert moto_server.client("rds").describe_db_snapshots()["DBSnapshots"] == []
     assert moto_server.client("rds").describe_db_instances()["DBInstances"] == []
     assert (

@@ -34,6 +34,8 @@ SECRETS = (
     "ideation/aws/access_key",
     "ideation/aws/secret_key",
 )
+# A release id as deploy.yml would leave it on the pointer (docs/releases.md).
+DEPLOYED = "20261206T113336Z-9d465a0c1b2e"
 # Design section 3, subnet by subnet.
 SUBNETS = {
     "10.0.1.0/24": ("public", "us-east-1a"),
@@ -187,6 +189,32 @@ def test_document_bucket_as_section_7_says(moto_server):
     deny = policy["Statement"][0]
     assert deny["Effect"] == "Deny"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_artifacts_bucket_and_release_pointer(moto_server, outputs):
+    s3 = moto_server.client("s3")
+    bucket = f"{PREFIX}-artifacts"
+    assert outputs["artifacts_bucket"] == bucket
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    (rule,) = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rule["ApplyServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": outputs["kms_key_arn"]}
+    assert rule["BucketKeyEnabled"] is True
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    (deny,) = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "s3:*")
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert sorted(deny["Resource"]) == [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]
+    (lifecycle,) = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert lifecycle["NoncurrentVersionExpiration"] == {"NoncurrentDays": 90}
+    assert lifecycle["Status"] == "Enabled"
+    ssm = moto_server.client("ssm")
+    assert outputs["release_parameter"] == "/ideation/prod/release/current"
+    parameter = ssm.get_parameter(Name="/ideation/prod/release/current")["Parameter"]
+    assert (parameter["Type"], parameter["Value"]) == ("String", "none")
+    # A deploy moves the pointer; the second run below must leave it where the deploy put it.
+    ssm.put_parameter(Name="/ideation/prod/release/current", Value=DEPLOYED, Overwrite=True)
 
 
 def test_instance_role_carries_the_design_policy(moto_server):
@@ -588,6 +616,11 @@ def test_second_run_changes_nothing(provisioned, ansible):
     assert run.changed == 0, run.changed_tasks()
 
 
+def test_second_run_keeps_the_deployed_release(provisioned, moto_server):
+    parameter = moto_server.client("ssm").get_parameter(Name="/ideation/prod/release/current")
+    assert parameter["Parameter"]["Value"] == DEPLOYED
+
+
 def test_check_mode_on_the_provisioned_account_is_quiet(provisioned, ansible, moto_server):
     moto_server.start_recording()
     run = ansible.playbook("provision.yml", "prod", "--check")
@@ -699,6 +732,7 @@ def test_teardown_removes_production_when_confirmed(provisioned, ansible, moto_s
     assert [b["Name"] for b in moto_server.client("s3").list_buckets()["Buckets"]] == [
         "ideation-documents-prod"
     ]
+    assert moto_server.client("ssm").describe_parameters()["Parameters"] == []
     assert not (ansible.outputs / "prod.json").exists()
     again = ansible.playbook("teardown.yml", "prod", "-e", "teardown_confirm=prod")
     assert again.returncode == 0, again.tail()
