@@ -10,6 +10,7 @@ No Ansible import: the filter wrappers turn ``ValueError`` into ``AnsibleFilterE
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -79,7 +80,7 @@ def snapshots_to_prune(
         days = float(keep_days)
     except ValueError:
         raise ValueError(f"keep_days must be a number of days, got {keep_days!r}") from None
-    if not days >= 0:
+    if math.isnan(days) or days < 0:
         raise ValueError(f"keep_days must be 0 or more, got {keep_days!r}")
     cutoff = _time(now, "now") - dt.timedelta(days=days)
     found = []
@@ -96,4 +97,4 @@ def snapshots_to_prune(
         created = _time(snapshot.get("snapshot_create_time"), f"the creation time of {name}")
         if created < cutoff:
             found.append((created, name))
-    return [name for _, name in sorted(found)]
+    return [name for _created, name in sorted(found)]
