@@ -9,6 +9,7 @@ import dataclasses
 import http.client
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -26,7 +27,6 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "scripts") not in sys.path:
     sys.path.insert(0, str(REPO / "scripts"))
 
-from conftest import free_port
 from twin import imds
 
 API, BASTION, WORKER, SEALED, STRANGER = "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", \
@@ -425,7 +425,9 @@ def test_debian_cloud_init_reads_the_stand_in_as_on_ec2(twin: Twin) -> None:
 def test_the_command_serves_and_logs_without_secrets(twin: Twin, moto_server: Any,
                                                      tmp_path: Path) -> None:
     """`python -m twin.imds`, as the twin runs it: one log line per request, no token in it."""
-    port = free_port()
+    with socket.socket() as probe:  # a free port (conftest's helper is not importable by name
+        probe.bind(("127.0.0.1", 0))  # here: pytest-xdist may have another conftest as conftest)
+        port = probe.getsockname()[1]
     log = tmp_path / "imds.log"
     with log.open("w") as stderr:
         process = subprocess.Popen(

@@ -118,7 +118,8 @@ def test_release_carries_the_collection(members):
         names = tar.getnames()
         info = json.loads(tar.extractfile("MANIFEST.json").read())["collection_info"]
     assert (info["namespace"], info["name"]) == ("ideation", "platform")
-    assert "roles/api/tasks/main.yml" in names and "site.yml" in names
+    # The site playbook of an installed collection is ideation.platform.site (playbooks/).
+    assert "roles/api/tasks/main.yml" in names and "playbooks/site.yml" in names
     assert "inventories/dev/group_vars/all/twin.yml" not in names
     assert not [n for n in names if n.startswith((".dev", ".cache", ".venv"))]
 
