@@ -12,6 +12,7 @@ that have finished their first boot. docs/dev-environment.md describes the twin.
 
 from __future__ import annotations
 
+import calendar
 import json
 import logging
 import os
@@ -214,7 +215,7 @@ class Reconciler:
             return False
         finished = state.get("FinishedAt", "")
         try:
-            ended = time.mktime(time.strptime(finished[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+            ended = calendar.timegm(time.strptime(finished[:19], "%Y-%m-%dT%H:%M:%S"))
         except ValueError:
             return True
         return time.time() - ended >= DEAD_AFTER_SECONDS
