@@ -21,3 +21,18 @@ timed() {
 need_root() {
   [ "$(id -u)" -eq 0 ] || die "this step installs system packages: run it as root (or with sudo)"
 }
+
+# The twin's EC2 stand-ins (scripts/twin) running for this checkout, found by their command line,
+# so that none is ever doubled or left behind, even when .dev/ec2.pid is gone.
+twin_ec2_pids() {
+  pgrep -f -- "-m twin run --config ${PROJECT_ROOT}/.dev/ec2.json" || true
+}
+
+stop_twin_ec2() {
+  local pid
+  for pid in $(twin_ec2_pids); do
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; fi
+  done
+}
