@@ -191,3 +191,30 @@ def _problem(key: str, value: Any) -> str:
     if SECRET_KEY.search(key) and not REFERENCE_KEY.search(key) and not templated:
         return "holds a literal value under a name that says secret"
     return ""
+
+
+# -- the collections a release carries -------------------------------------------------------
+
+
+def collection_sources(
+    listing: Mapping[str, Mapping[str, Any]], dependencies: Mapping[str, Any] | list[str]
+) -> dict[str, str]:
+    """Where each collection this one depends on is installed on the controller, so that the
+    release carries exactly the versions the controller runs: {fqcn: directory}.
+
+    `listing` is `ansible-galaxy collection list --format json` ({collections path: {fqcn:
+    {version}}}), in Ansible's search order: the first path holding a collection wins, as it
+    does for ansible-playbook. ValueError names every dependency that is not installed.
+    """
+    found: dict[str, str] = {}
+    for path, collections in listing.items():
+        for fqcn in collections:
+            found.setdefault(fqcn, f"{path.rstrip('/')}/{fqcn.replace('.', '/')}")
+    wanted = sorted(dependencies)
+    missing = [fqcn for fqcn in wanted if fqcn not in found]
+    if missing:
+        raise ValueError(
+            f"the controller has no installed {', '.join(missing)}: a release carries the "
+            "collections its playbooks need (pip install -r requirements.txt)"
+        )
+    return {fqcn: found[fqcn] for fqcn in wanted}

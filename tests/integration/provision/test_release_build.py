@@ -129,7 +129,35 @@ def test_release_carries_dev_group_vars_but_twin_yml(members):
     expected = {f"inventory/group_vars/{p.relative_to(group_vars)}": p.read_bytes()
                 for p in group_vars.rglob("*") if p.is_file()}
     del expected["inventory/group_vars/all/twin.yml"]
+    # The inventory sources too: an instance runs the environment's inventory limited to itself.
+    expected.update({f"inventory/{p.name}": p.read_bytes()
+                     for p in (REPO / "inventories/dev").glob("*.yml")})
+    assert "inventory/aws_ec2.yml" in expected
     assert {n: d for n, d in members.items() if n.startswith("inventory/")} == expected
+
+
+def test_release_carries_the_collections_it_depends_on_at_the_controllers_versions(members):
+    dependencies = yaml.safe_load((REPO / "galaxy.yml").read_text())["dependencies"]
+    carried = {}
+    for name, data in members.items():
+        parts = name.split("/")
+        if parts[0] == "collections" and parts[3:] == ["MANIFEST.json"]:
+            info = json.loads(data)["collection_info"]
+            carried[f"{info['namespace']}.{info['name']}"] = info["version"]
+    installed = {fqcn: _installed_version(fqcn)
+                 for fqcn in dependencies}
+    assert carried == installed
+
+
+def _installed_version(fqcn: str) -> str:
+    import ansible_collections
+
+    namespace, name = fqcn.split(".")
+    for root in ansible_collections.__path__:
+        manifest = Path(root) / namespace / name / "MANIFEST.json"
+        if manifest.is_file():
+            return json.loads(manifest.read_text())["collection_info"]["version"]
+    raise AssertionError(f"{fqcn} is not installed on the controller")
 
 
 def test_release_carries_the_controllers_wheels(members, released):
