@@ -251,6 +251,88 @@ def test_a_killed_machine_is_replaced_by_the_group(ec2_twin):
     assert state == "terminated"
 
 
+def boot_user_data(moto_port: str) -> str:
+    """The launch templates' real user data (templates/user-data.yml.j2) for this group."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.plugins.loader import init_plugin_loader
+    from ansible.template import Templar, trust_as_template
+
+    init_plugin_loader([str(REPO / ".collections")])
+    variables = {
+        "platform_environment": "ec2-test", "item": {"key": "api"},
+        "_aws_boot_script": str(REPO / "plugins/plugin_utils/boot.py"),
+        "_aws_boot_config": {"environment": "ec2-test", "name_prefix": "ec2-test",
+                             "release_parameter": "/ideation/ec2-test/release/current",
+                             "artifacts_bucket": "ec2-test-artifacts",
+                             "endpoint_url": f"http://{GATEWAY}:{moto_port}"},
+    }
+    template = (REPO / "playbooks/provision/templates/user-data.yml.j2").read_text()
+    from ansible_collections.ideation.platform.plugins.plugin_utils.user_data import (
+        encode_user_data,
+    )
+
+    return encode_user_data(Templar(loader=DataLoader(), variables=variables).template(
+        trust_as_template(template)))
+
+
+def test_an_instance_that_cannot_converge_abandons_itself_and_logs_why(ec2_twin):
+    """Boot converge on a real cloud-init machine: with no release deployed yet, the instance's
+    boot.py (from the launch template's user data, through IMDSv2) sends its log to
+    /ideation/bootstrap and completes its launching hook with ABANDON: it never reaches
+    InService, and the group terminates it."""
+    moto = ec2_twin.moto
+    ec2_twin.scale(0)
+    wait_until("no machine", lambda: ec2_twin.containers() == [], 90, ec2_twin.log)
+    autoscaling = moto.client("autoscaling")
+    ec2 = moto.client("ec2")
+    logs = moto.client("logs")
+    logs.create_log_group(logGroupName="/ideation/bootstrap")
+    version = ec2.create_launch_template_version(
+        LaunchTemplateName="ec2-test-api", SourceVersion="1",
+        LaunchTemplateData={"UserData": boot_user_data(moto.url.rsplit(":", 1)[1])},
+    )["LaunchTemplateVersion"]["VersionNumber"]
+    for name, transition, result in (("launching", "LAUNCHING", "ABANDON"),
+                                     ("terminating", "TERMINATING", "CONTINUE")):
+        autoscaling.put_lifecycle_hook(
+            AutoScalingGroupName=GROUP, LifecycleHookName=name, HeartbeatTimeout=900,
+            LifecycleTransition=f"autoscaling:EC2_INSTANCE_{transition}", DefaultResult=result)
+    try:
+        started = time.monotonic()
+        ec2_twin.scale(1)
+        (instance,) = wait_until("the new instance", lambda: ec2_twin.group_instances(), 30,
+                                 ec2_twin.log)
+        seen = set()
+
+        def logged() -> list[str]:
+            group = autoscaling.describe_auto_scaling_groups(
+                AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0]
+            seen.update(i["LifecycleState"] for i in group["Instances"]
+                        if i["InstanceId"] == instance)
+            try:
+                events = logs.get_log_events(logGroupName="/ideation/bootstrap",
+                                             logStreamName=f"api/{instance}")["events"]
+            except logs.exceptions.ResourceNotFoundException:
+                return []
+            return [e["message"] for e in events]
+
+        lines = wait_until("the boot's log in /ideation/bootstrap", logged, 300, ec2_twin.log)
+        print(f"launch to ABANDON with its log: {time.monotonic() - started:.1f} s")
+        assert any("no release pointer /ideation/ec2-test/release/current" in line
+                   for line in lines), lines[-20:]
+        state = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0][
+            "Instances"][0]["State"]["Name"]
+        wait_until("the abandoned instance out of the group",
+                   lambda: instance not in ec2_twin.group_instances(), 60, ec2_twin.log)
+        assert "InService" not in seen and state in ("shutting-down", "terminated", "running")
+    finally:
+        ec2_twin.scale(0)
+        for name in ("launching", "terminating"):
+            autoscaling.delete_lifecycle_hook(AutoScalingGroupName=GROUP, LifecycleHookName=name)
+        ec2.delete_launch_template_versions(LaunchTemplateName="ec2-test-api",
+                                            Versions=[str(version)])
+        ec2_twin.scale(1)  # as the next test expects
+
+
 def test_scaling_in_removes_the_machine_and_stopping_leaves_nothing(ec2_twin):
     ec2_twin.one_booted_machine()
     ec2_twin.scale(0)
