@@ -118,7 +118,7 @@ class Imds:
             self._token = self._open(request)
         return self._token
 
-    def get(self, path: str) -> str:
+    def get(self, path: str, retry: bool = True) -> str:
         request = urllib.request.Request(
             f"{self.url}/meta-data/{path.lstrip('/')}",
             headers={"X-aws-ec2-metadata-token": self.token()},
@@ -128,6 +128,9 @@ class Imds:
         except urllib.error.HTTPError as error:
             if error.code == 404:
                 raise BootError(f"the metadata service has no {path}") from None
+            if error.code == 401 and retry:  # the token expired (the watcher runs for days)
+                self._token = None
+                return self.get(path, retry=False)
             raise
 
 
@@ -314,12 +317,14 @@ class Heartbeat:
         self._thread.join()
 
 
-def complete(autoscaling: Any, config: BootConfig, me: Identity, result: str) -> bool:
-    """Complete the launching hook; False when the group holds no action for this instance
+def complete(
+    autoscaling: Any, config: BootConfig, me: Identity, result: str, hook: str = LAUNCHING_HOOK
+) -> bool:
+    """Complete a lifecycle hook; False when the group holds no action for this instance
     (a group without the hook, or an instance started by hand)."""
     try:
         autoscaling.complete_lifecycle_action(
-            LifecycleHookName=LAUNCHING_HOOK,
+            LifecycleHookName=hook,
             AutoScalingGroupName=group_name(config, me.role),
             LifecycleActionResult=result,
             InstanceId=me.instance_id,
@@ -329,7 +334,7 @@ def complete(autoscaling: Any, config: BootConfig, me: Identity, result: str) ->
             print(f"boot: no lifecycle action to complete: {error}", flush=True)
             return False
         raise
-    print(f"boot: lifecycle action completed with {result}", flush=True)
+    print(f"boot: {hook} lifecycle action completed with {result}", flush=True)
     return True
 
 
@@ -410,13 +415,48 @@ def boot(config: BootConfig, session_factory: Any, imds: Imds) -> int:
     return 0
 
 
+def watch(config: BootConfig, session_factory: Any, imds: Imds, interval: float = 5.0) -> int:
+    """Wait until the group terminates this instance (IMDS target-lifecycle-state Terminated:
+    it is in Terminating:Wait), drain it with the current release's ideation.platform.drain,
+    then complete the terminating hook so that it goes without waiting for the timeout. A
+    failed drain is logged and the hook completed anyway: the instance goes either way."""
+    me = identity(imds, config)
+    while True:
+        try:
+            if imds.get("autoscaling/target-lifecycle-state") == "Terminated":
+                break
+        except (BootError, OSError) as error:
+            print(f"watch: metadata not read: {error}", flush=True)
+        time.sleep(interval)
+    print(f"watch: {me.inventory_hostname} is leaving its group: draining", flush=True)
+    release_dir = Path(config.root) / "current"
+    if (release_dir / "venv" / "bin").is_dir():
+        drain = BootConfig(**{**config.__dict__, "playbook": "ideation.platform.drain"})
+        argv, env = converge_command(drain, me, release_dir.resolve(), release_dir / "venv" / "bin")
+        try:
+            _run(argv, env)
+        except BootError as error:
+            print(f"watch: drain failed ({error}); leaving anyway", flush=True)
+    else:
+        print("watch: no release installed, nothing to drain", flush=True)
+    session = session_factory(region_name=me.region)
+    autoscaling = session.client("autoscaling", endpoint_url=config.endpoint_url)
+    complete(autoscaling, config, me, "CONTINUE", hook=TERMINATING_HOOK)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default="/etc/ideation/boot.json")
+    parser.add_argument(
+        "--watch", action="store_true", help="drain and complete the terminating hook at the end"
+    )
     args = parser.parse_args(argv)
     import boto3
 
     config = BootConfig.load(args.config)
+    if args.watch:
+        return watch(config, boto3.Session, Imds(config.imds_url))
     return boot(config, boto3.Session, Imds(config.imds_url))
 
 

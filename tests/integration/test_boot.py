@@ -271,3 +271,22 @@ def test_completing_continue_puts_the_instance_in_service(moto_server, instance,
     assert instance.state() == "InService"
     # Twice (a re-run of cloud-init's scripts): nothing left to complete, not an error.
     assert boot.complete(autoscaling, config(moto_server, tmp_path), me, "CONTINUE") is False
+
+
+def test_a_leaving_instance_completes_its_terminating_hook_itself(moto_server, instance, tmp_path):
+    """The watcher (boot.py --watch, the ideation-lifecycle unit) sees Terminated in IMDS once
+    the group holds the instance in Terminating:Wait, drains (no release installed here:
+    nothing to drain) and completes the hook, so the instance goes without waiting for the
+    drain timeout."""
+    settings = config(moto_server, tmp_path)
+    metadata = boot.Imds(instance.imds.url + "/latest")
+    me = boot.identity(metadata, settings)
+    autoscaling = moto_server.client("autoscaling")
+    boot.complete(autoscaling, settings, me, "CONTINUE")
+    assert instance.state() == "InService"
+    autoscaling.terminate_instance_in_auto_scaling_group(
+        InstanceId=instance.id, ShouldDecrementDesiredCapacity=True
+    )
+    assert instance.state() == "Terminating:Wait"
+    assert boot.watch(settings, session(moto_server), metadata, interval=0.2) == 0
+    assert instance.state() in ("Terminating", "Terminated", "gone")

@@ -10,6 +10,7 @@ no NAT rule and no process. Needs root (iptables) and Docker, like scripts/dev-u
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -33,7 +34,7 @@ GATEWAY = "10.97.0.1"
 LABELS = {"org.ideation.dev": "twin-ec2-test"}
 GROUP = "ec2-test-api"
 MARKER = "/var/lib/twin-user-data-ran"
-USER_DATA = f"#!/bin/sh\necho \"user data of $(hostname)\" > {MARKER}\n"
+USER_DATA = f'#!/bin/sh\necho "user data of $(hostname)" > {MARKER}\n'
 IMDS_PORT = 8170
 BASE_IMAGE = "ideation/debian12-cloud:latest"
 
@@ -63,7 +64,10 @@ class Ec2Twin:
         with self.log.open("a") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "twin", "run", "--config", str(self.state / "ec2.json")],
-                env=env, stdout=out, stderr=subprocess.STDOUT)
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     def stop(self) -> int | None:
         if self.process is None or self.process.poll() is not None:
@@ -78,26 +82,33 @@ class Ec2Twin:
             return []
 
     def booted(self, instance_id: str) -> dict[str, Any] | None:
-        return next((m for m in self.machines()
-                     if m["instance_id"] == instance_id and m["booted"]), None)
+        return next(
+            (m for m in self.machines() if m["instance_id"] == instance_id and m["booted"]), None
+        )
 
     def group_instances(self, *states: str) -> list[str]:
         group = self.moto.client("autoscaling").describe_auto_scaling_groups(
-            AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0]
-        return [i["InstanceId"] for i in group["Instances"]
-                if not states or i["LifecycleState"] in states]
+            AutoScalingGroupNames=[GROUP]
+        )["AutoScalingGroups"][0]
+        return [
+            i["InstanceId"]
+            for i in group["Instances"]
+            if not states or i["LifecycleState"] in states
+        ]
 
     def containers(self) -> list[Any]:
         return self.docker.containers.list(
-            all=True, filters={"label": [f"{k}={v}" for k, v in LABELS.items()]})
+            all=True, filters={"label": [f"{k}={v}" for k, v in LABELS.items()]}
+        )
 
     def sh(self, name: str, command: str) -> tuple[int, str]:
         result = self.docker.containers.get(name).exec_run(["sh", "-c", command])
         return result.exit_code, result.output.decode(errors="replace").strip()
 
     def scale(self, desired: int) -> None:
-        self.moto.client("autoscaling").set_desired_capacity(AutoScalingGroupName=GROUP,
-                                                            DesiredCapacity=desired)
+        self.moto.client("autoscaling").set_desired_capacity(
+            AutoScalingGroupName=GROUP, DesiredCapacity=desired
+        )
 
     def one_booted_machine(self) -> dict[str, Any]:
         def booted() -> dict[str, Any] | None:
@@ -108,8 +119,12 @@ class Ec2Twin:
 
 
 def nat_rules() -> list[str]:
-    listed = subprocess.run(["iptables", "-w", "-t", "nat", "-S", "PREROUTING"], check=True,
-                            capture_output=True, text=True).stdout.splitlines()
+    listed = subprocess.run(
+        ["iptables", "-w", "-t", "nat", "-S", "PREROUTING"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
     return [line for line in listed if f":{IMDS_PORT}" in line]
 
 
@@ -122,32 +137,63 @@ def provision(moto: Any) -> tuple[str, str]:
     ec2 = moto.client("ec2")
     vpc = ec2.create_vpc(CidrBlock=CIDR)["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.97.0.0/25")["Subnet"]["SubnetId"]
-    key = Ed25519PrivateKey.generate().public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    key = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    )
     ec2.import_key_pair(KeyName="ec2-test", PublicKeyMaterial=key)
     source = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    ami = ec2.copy_image(SourceImageId=source, SourceRegion=moto.region,
-                         Name="ec2-test-base")["ImageId"]
+    ami = ec2.copy_image(SourceImageId=source, SourceRegion=moto.region, Name="ec2-test-base")[
+        "ImageId"
+    ]
     iam = moto.client("iam")
-    iam.create_role(RoleName="ec2-test-api", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                "Principal": {"Service": "ec2.amazonaws.com"}}]}))
+    iam.create_role(
+        RoleName="ec2-test-api",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "sts:AssumeRole",
+                        "Principal": {"Service": "ec2.amazonaws.com"},
+                    }
+                ],
+            }
+        ),
+    )
     iam.create_instance_profile(InstanceProfileName="ec2-test-api")
     iam.add_role_to_instance_profile(InstanceProfileName="ec2-test-api", RoleName="ec2-test-api")
     import base64
 
-    ec2.create_launch_template(LaunchTemplateName="ec2-test-api", LaunchTemplateData={
-        "ImageId": ami, "InstanceType": "t3.micro", "KeyName": "ec2-test",
-        "IamInstanceProfile": {"Name": "ec2-test-api"},
-        "UserData": base64.b64encode(USER_DATA.encode()).decode(),
-        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled",
-                            "InstanceMetadataTags": "enabled"}})
+    ec2.create_launch_template(
+        LaunchTemplateName="ec2-test-api",
+        LaunchTemplateData={
+            "ImageId": ami,
+            "InstanceType": "t3.micro",
+            "KeyName": "ec2-test",
+            "IamInstanceProfile": {"Name": "ec2-test-api"},
+            "UserData": base64.b64encode(USER_DATA.encode()).decode(),
+            "MetadataOptions": {
+                "HttpTokens": "required",
+                "HttpEndpoint": "enabled",
+                "InstanceMetadataTags": "enabled",
+            },
+        },
+    )
     moto.client("autoscaling").create_auto_scaling_group(
-        AutoScalingGroupName=GROUP, MinSize=0, MaxSize=2, DesiredCapacity=0,
+        AutoScalingGroupName=GROUP,
+        MinSize=0,
+        MaxSize=2,
+        DesiredCapacity=0,
         LaunchTemplate={"LaunchTemplateName": "ec2-test-api", "Version": "$Latest"},
         VPCZoneIdentifier=subnet,
-        Tags=[{"Key": "Role", "Value": "api", "PropagateAtLaunch": True},
-              {"Key": "Environment", "Value": "ec2-test", "PropagateAtLaunch": True}])
+        Tags=[
+            {"Key": "Role", "Value": "api", "PropagateAtLaunch": True},
+            {"Key": "Environment", "Value": "ec2-test", "PropagateAtLaunch": True},
+        ],
+    )
     return vpc, ami
 
 
@@ -156,17 +202,29 @@ def ec2_twin(moto_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
     client = docker.from_env()
     vpc, ami = provision(moto_server)
     client.images.get(BASE_IMAGE).tag("ideation/ami", ami)
-    network = client.networks.create(NETWORK, driver="bridge", labels=LABELS,
-                                     ipam=docker.types.IPAMConfig(
-                                         pool_configs=[docker.types.IPAMPool(subnet=CIDR)]))
+    network = client.networks.create(
+        NETWORK,
+        driver="bridge",
+        labels=LABELS,
+        ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=CIDR)]),
+    )
     state = tmp_path_factory.mktemp("ec2")
     profiles = yaml.safe_load((REPO / "images" / "host-profiles.yml").read_text())
     config = {
-        "endpoint_url": moto_server.url, "region": moto_server.region, "vpc_id": vpc,
-        "network": NETWORK, "prefix": "ec2-test", "labels": LABELS, "roles": ["api"],
-        "profiles": profiles["ideation_host_profiles"], "role_profiles": {"api": "docker-host"},
-        "default_profile": "systemd", "state_dir": str(state), "key": str(state / "key"),
-        "imds_port": IMDS_PORT, "moto_port": int(moto_server.url.rsplit(":", 1)[1]),
+        "endpoint_url": moto_server.url,
+        "region": moto_server.region,
+        "vpc_id": vpc,
+        "network": NETWORK,
+        "prefix": "ec2-test",
+        "labels": LABELS,
+        "roles": ["api", "bastion"],
+        "profiles": profiles["ideation_host_profiles"],
+        "role_profiles": {"api": "docker-host"},
+        "default_profile": "systemd",
+        "state_dir": str(state),
+        "key": str(state / "key"),
+        "imds_port": IMDS_PORT,
+        "moto_port": int(moto_server.url.rsplit(":", 1)[1]),
         "static": {"network": NETWORK},
     }
     (state / "ec2.json").write_text(json.dumps(config))
@@ -210,8 +268,10 @@ def test_the_metadata_service_requires_a_token_and_answers_per_machine(ec2_twin)
     url = "http://169.254.169.254/latest"
     no_token = f"curl -s -o /dev/null -w '%{{http_code}}' {url}/meta-data/instance-id"
     assert ec2_twin.sh(name, no_token) == (0, "401")
-    token = ("T=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "
-             f"{url}/api/token) && curl -sf -H \"X-aws-ec2-metadata-token: $T\" {url}/meta-data/")
+    token = (
+        "T=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "
+        f'{url}/api/token) && curl -sf -H "X-aws-ec2-metadata-token: $T" {url}/meta-data/'
+    )
     assert ec2_twin.sh(name, token + "instance-id") == (0, machine["instance_id"])
     assert ec2_twin.sh(name, token + "local-ipv4") == (0, machine["ip"])
     assert ec2_twin.sh(name, token + "tags/instance/Role") == (0, "api")
@@ -244,35 +304,47 @@ def test_a_killed_machine_is_replaced_by_the_group(ec2_twin):
 
     replacement = wait_until("a booted replacement", replaced, 240, ec2_twin.log)
     assert replacement["instance_id"] != killed["instance_id"]
-    wait_until("the dead machine removed", lambda: killed["name"] not in
-               [c.name for c in ec2_twin.containers()], 60, ec2_twin.log)
-    state = ec2_twin.moto.client("ec2").describe_instances(
-        InstanceIds=[killed["instance_id"]])["Reservations"][0]["Instances"][0]["State"]["Name"]
+    wait_until(
+        "the dead machine removed",
+        lambda: killed["name"] not in [c.name for c in ec2_twin.containers()],
+        60,
+        ec2_twin.log,
+    )
+    state = ec2_twin.moto.client("ec2").describe_instances(InstanceIds=[killed["instance_id"]])[
+        "Reservations"
+    ][0]["Instances"][0]["State"]["Name"]
     assert state == "terminated"
 
 
-def boot_user_data(moto_port: str) -> str:
-    """The launch templates' real user data (templates/user-data.yml.j2) for this group."""
+def boot_user_data(
+    moto_port: str, environment: str = "ec2-test", prefix: str = "ec2-test", role: str = "api"
+) -> str:
+    """The launch templates' real user data (templates/user-data.yml.j2) for a group."""
     from ansible.parsing.dataloader import DataLoader
     from ansible.plugins.loader import init_plugin_loader
     from ansible.template import Templar, trust_as_template
 
     init_plugin_loader([str(REPO / ".collections")])
     variables = {
-        "platform_environment": "ec2-test", "item": {"key": "api"},
+        "platform_environment": environment,
+        "item": {"key": role},
         "_aws_boot_script": str(REPO / "plugins/plugin_utils/boot.py"),
-        "_aws_boot_config": {"environment": "ec2-test", "name_prefix": "ec2-test",
-                             "release_parameter": "/ideation/ec2-test/release/current",
-                             "artifacts_bucket": "ec2-test-artifacts",
-                             "endpoint_url": f"http://{GATEWAY}:{moto_port}"},
+        "_aws_boot_config": {
+            "environment": environment,
+            "name_prefix": prefix,
+            "release_parameter": f"/ideation/{environment}/release/current",
+            "artifacts_bucket": f"{prefix}-artifacts",
+            "endpoint_url": f"http://{GATEWAY}:{moto_port}",
+        },
     }
     template = (REPO / "playbooks/provision/templates/user-data.yml.j2").read_text()
     from ansible_collections.ideation.platform.plugins.plugin_utils.user_data import (
         encode_user_data,
     )
 
-    return encode_user_data(Templar(loader=DataLoader(), variables=variables).template(
-        trust_as_template(template)))
+    return encode_user_data(
+        Templar(loader=DataLoader(), variables=variables).template(trust_as_template(template))
+    )
 
 
 def test_an_instance_that_cannot_converge_abandons_itself_and_logs_why(ec2_twin):
@@ -288,55 +360,245 @@ def test_an_instance_that_cannot_converge_abandons_itself_and_logs_why(ec2_twin)
     logs = moto.client("logs")
     logs.create_log_group(logGroupName="/ideation/bootstrap")
     version = ec2.create_launch_template_version(
-        LaunchTemplateName="ec2-test-api", SourceVersion="1",
+        LaunchTemplateName="ec2-test-api",
+        SourceVersion="1",
         LaunchTemplateData={"UserData": boot_user_data(moto.url.rsplit(":", 1)[1])},
     )["LaunchTemplateVersion"]["VersionNumber"]
-    for name, transition, result in (("launching", "LAUNCHING", "ABANDON"),
-                                     ("terminating", "TERMINATING", "CONTINUE")):
+    for name, transition, result in (
+        ("launching", "LAUNCHING", "ABANDON"),
+        ("terminating", "TERMINATING", "CONTINUE"),
+    ):
         autoscaling.put_lifecycle_hook(
-            AutoScalingGroupName=GROUP, LifecycleHookName=name, HeartbeatTimeout=900,
-            LifecycleTransition=f"autoscaling:EC2_INSTANCE_{transition}", DefaultResult=result)
+            AutoScalingGroupName=GROUP,
+            LifecycleHookName=name,
+            HeartbeatTimeout=900,
+            LifecycleTransition=f"autoscaling:EC2_INSTANCE_{transition}",
+            DefaultResult=result,
+        )
     try:
         started = time.monotonic()
         ec2_twin.scale(1)
-        (instance,) = wait_until("the new instance", lambda: ec2_twin.group_instances(), 30,
-                                 ec2_twin.log)
+        (instance,) = wait_until(
+            "the new instance", lambda: ec2_twin.group_instances(), 30, ec2_twin.log
+        )
         seen = set()
 
         def logged() -> list[str]:
-            group = autoscaling.describe_auto_scaling_groups(
-                AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0]
-            seen.update(i["LifecycleState"] for i in group["Instances"]
-                        if i["InstanceId"] == instance)
+            group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])[
+                "AutoScalingGroups"
+            ][0]
+            seen.update(
+                i["LifecycleState"] for i in group["Instances"] if i["InstanceId"] == instance
+            )
             try:
-                events = logs.get_log_events(logGroupName="/ideation/bootstrap",
-                                             logStreamName=f"api/{instance}")["events"]
+                events = logs.get_log_events(
+                    logGroupName="/ideation/bootstrap", logStreamName=f"api/{instance}"
+                )["events"]
             except logs.exceptions.ResourceNotFoundException:
                 return []
             return [e["message"] for e in events]
 
         lines = wait_until("the boot's log in /ideation/bootstrap", logged, 300, ec2_twin.log)
         print(f"launch to ABANDON with its log: {time.monotonic() - started:.1f} s")
-        assert any("no release pointer /ideation/ec2-test/release/current" in line
-                   for line in lines), lines[-20:]
-        state = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0][
-            "Instances"][0]["State"]["Name"]
-        wait_until("the abandoned instance out of the group",
-                   lambda: instance not in ec2_twin.group_instances(), 60, ec2_twin.log)
+        assert any(
+            "no release pointer /ideation/ec2-test/release/current" in line for line in lines
+        ), lines[-20:]
+        state = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0][
+            "State"
+        ]["Name"]
+        wait_until(
+            "the abandoned instance out of the group",
+            lambda: instance not in ec2_twin.group_instances(),
+            60,
+            ec2_twin.log,
+        )
         assert "InService" not in seen and state in ("shutting-down", "terminated", "running")
     finally:
         ec2_twin.scale(0)
         for name in ("launching", "terminating"):
             autoscaling.delete_lifecycle_hook(AutoScalingGroupName=GROUP, LifecycleHookName=name)
-        ec2.delete_launch_template_versions(LaunchTemplateName="ec2-test-api",
-                                            Versions=[str(version)])
+        ec2.delete_launch_template_versions(
+            LaunchTemplateName="ec2-test-api", Versions=[str(version)]
+        )
         ec2_twin.scale(1)  # as the next test expects
+
+
+def release_inventory(root: Path, admin_key: str) -> Path:
+    """dev's inventory as a release carries it (twin.yml is the controller's, left out), with
+    what a machine of this test needs: the admin operator's key, no NTP off this machine."""
+    inventory = root / "inventories" / "dev"
+    (inventory / "group_vars" / "all").mkdir(parents=True)
+    source = REPO / "inventories" / "dev"
+    (inventory / "aws_ec2.yml").symlink_to(source / "aws_ec2.yml")
+    for path in (source / "group_vars").rglob("*.yml"):
+        if path.name != "twin.yml":
+            link = inventory / path.relative_to(source)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(path)
+    (inventory / "group_vars" / "all" / "boot_test.yml").write_text(
+        yaml.safe_dump(
+            {
+                "common_operators": [{"name": "admin", "ssh_keys": [admin_key], "sudo": True}],
+                "common_chrony_servers": ["127.0.0.1"],
+            }
+        )
+    )
+    return inventory
+
+
+def test_a_bastion_configures_itself_from_the_release_and_joins_its_group(ec2_twin, tmp_path):
+    """Boot converge from nothing, no SSH from the controller: a release of dev built and
+    activated by release.yml; a new bastion instance fetches it, converges itself with the
+    release's own ansible-core (site.yml's plays for its tier, then its gate), and completes its
+    launching hook with CONTINUE, so it is InService with sshd and fail2ban running. Converging
+    again changes nothing."""
+    moto = ec2_twin.moto
+    ec2, autoscaling = moto.client("ec2"), moto.client("autoscaling")
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    admin_key = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+    key_arn = moto.client("kms").create_key()["KeyMetadata"]["Arn"]
+    moto.client("kms").create_alias(AliasName="alias/ideation-dev", TargetKeyId=key_arn)
+    moto.client("s3").create_bucket(Bucket="ideation-dev-artifacts")
+    with contextlib.suppress(moto.client("logs").exceptions.ResourceAlreadyExistsException):
+        moto.client("logs").create_log_group(logGroupName="/ideation/bootstrap")
+    started = time.monotonic()
+    built = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            "playbooks/release.yml",
+            "-i",
+            str(release_inventory(tmp_path, admin_key)),
+            "-e",
+            json.dumps({"release_activate": True, "release_build_dir": str(tmp_path / "b")}),
+        ],
+        cwd=REPO,
+        env=moto.env(dict(os.environ)),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-2000:]
+    print(f"release.yml: {time.monotonic() - started:.1f} s")
+
+    ami = ec2.describe_launch_template_versions(LaunchTemplateName="ec2-test-api")[
+        "LaunchTemplateVersions"
+    ][0]["LaunchTemplateData"]["ImageId"]
+    subnet = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])[
+        "AutoScalingGroups"
+    ][0]["VPCZoneIdentifier"]
+    ec2.create_launch_template(
+        LaunchTemplateName="ideation-dev-bastion",
+        LaunchTemplateData={
+            "ImageId": ami,
+            "InstanceType": "t3.micro",
+            "IamInstanceProfile": {"Name": "ec2-test-api"},
+            "UserData": boot_user_data(
+                moto.url.rsplit(":", 1)[1], "dev", "ideation-dev", "bastion"
+            ),
+            "MetadataOptions": {
+                "HttpTokens": "required",
+                "HttpEndpoint": "enabled",
+                "InstanceMetadataTags": "enabled",
+            },
+        },
+    )
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="ideation-dev-bastion",
+        MinSize=0,
+        MaxSize=1,
+        DesiredCapacity=0,
+        LaunchTemplate={"LaunchTemplateName": "ideation-dev-bastion", "Version": "$Latest"},
+        VPCZoneIdentifier=subnet,
+        Tags=[
+            {"Key": "Role", "Value": "bastion", "PropagateAtLaunch": True},
+            {"Key": "Environment", "Value": "dev", "PropagateAtLaunch": True},
+        ],
+    )
+    for name, transition, result in (
+        ("launching", "LAUNCHING", "ABANDON"),
+        ("terminating", "TERMINATING", "CONTINUE"),
+    ):
+        autoscaling.put_lifecycle_hook(
+            AutoScalingGroupName="ideation-dev-bastion",
+            LifecycleHookName=name,
+            HeartbeatTimeout=900,
+            DefaultResult=result,
+            LifecycleTransition=f"autoscaling:EC2_INSTANCE_{transition}",
+        )
+
+    def states() -> dict[str, str]:
+        group = autoscaling.describe_auto_scaling_groups(
+            AutoScalingGroupNames=["ideation-dev-bastion"]
+        )["AutoScalingGroups"][0]
+        return {i["InstanceId"]: i["LifecycleState"] for i in group["Instances"]}
+
+    try:
+        started = time.monotonic()
+        autoscaling.set_desired_capacity(
+            AutoScalingGroupName="ideation-dev-bastion", DesiredCapacity=1
+        )
+        (instance,) = wait_until("the bastion instance", states, 30, ec2_twin.log)
+        machine = wait_until(
+            "its machine",
+            lambda: next((m for m in ec2_twin.machines() if m["instance_id"] == instance), None),
+            120,
+            ec2_twin.log,
+        )
+        seen = []
+
+        def in_service() -> bool:
+            state = states().get(instance, "gone")
+            if not seen or seen[-1] != state:
+                seen.append(state)
+            if state not in ("Pending", "Pending:Wait", "InService"):
+                output = ec2_twin.sh(machine["name"], "tail -40 /var/log/cloud-init-output.log")[1]
+                raise AssertionError(f"the bastion went {state}:\n{output}")
+            return state == "InService"
+
+        wait_until("the bastion InService", in_service, 900, ec2_twin.log)
+        seconds = time.monotonic() - started
+        print(f"scale-out to InService (launch, converge, gate): {seconds:.1f} s")
+        assert seen[-2:] == ["Pending:Wait", "InService"], seen
+        name = machine["name"]
+        code, log = ec2_twin.sh(name, "cat /var/log/cloud-init-output.log")
+        assert "boot: lifecycle action completed with CONTINUE" in log, log[-3000:]
+        recap = [line for line in log.splitlines() if line.startswith(f"bastion-{instance}")]
+        assert recap and "failed=0" in recap[-1], log[-3000:]
+        for unit in ("ssh", "fail2ban"):
+            assert ec2_twin.sh(name, f"systemctl is-active {unit}") == (0, "active"), unit
+        # Converging again (as an operator re-runs it) changes nothing on the machine.
+        code, again = ec2_twin.sh(
+            name, "python3 /usr/local/lib/ideation/boot.py --config /etc/ideation/boot.json 2>&1"
+        )
+        recap = [line for line in again.splitlines() if line.startswith(f"bastion-{instance}")]
+        assert code == 0 and recap and " changed=0 " in recap[-1] + " ", again[-3000:]
+    finally:
+        autoscaling.delete_auto_scaling_group(
+            AutoScalingGroupName="ideation-dev-bastion", ForceDelete=True
+        )
+        wait_until(
+            "no bastion machine",
+            lambda: not [m for m in ec2_twin.machines() if m["role"] == "bastion"],
+            120,
+            ec2_twin.log,
+        )
 
 
 def test_scaling_in_removes_the_machine_and_stopping_leaves_nothing(ec2_twin):
     ec2_twin.one_booted_machine()
     ec2_twin.scale(0)
-    wait_until("no machine left, none in twin.json",
-               lambda: ec2_twin.containers() == [] and ec2_twin.machines() == [], 90, ec2_twin.log)
+    wait_until(
+        "no machine left, none in twin.json",
+        lambda: ec2_twin.containers() == [] and ec2_twin.machines() == [],
+        90,
+        ec2_twin.log,
+    )
     assert ec2_twin.stop() == 0
     assert nat_rules() == []

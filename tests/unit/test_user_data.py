@@ -52,8 +52,11 @@ def test_user_data_fits_ec2s_limit_and_carries_no_secret():
     assert script == (REPO / "plugins/plugin_utils/boot.py").read_text()
     assert json.loads(files["/etc/ideation/boot.json"]["content"]) == variables["_aws_boot_config"]
     assert data["runcmd"] == [
-        ["python3", "/usr/local/lib/ideation/boot.py", "--config", "/etc/ideation/boot.json"]
+        ["systemctl", "enable", "--now", "ideation-lifecycle.service"],
+        ["python3", "/usr/local/lib/ideation/boot.py", "--config", "/etc/ideation/boot.json"],
     ]
+    unit = files["/etc/systemd/system/ideation-lifecycle.service"]["content"]
+    assert "boot.py --config /etc/ideation/boot.json --watch\n" in unit
     # Only where releases are kept: nothing a secret could hide in.
     assert set(variables["_aws_boot_config"]) <= {
         "environment",

@@ -8,15 +8,20 @@ order: second run, inventory, then teardown last.
 
 from __future__ import annotations
 
+import base64
 import datetime
+import gzip
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 import site_vars
+import yaml
 
 pytestmark = pytest.mark.integration
 
+BOOT_SCRIPT = Path(__file__).resolve().parents[3] / "plugins/plugin_utils/boot.py"
 PREFIX = "ideation-prod"
 DOMAIN = "ideation.example.com"
 ROLES = ("nginx", "api", "celery", "monitoring", "bastion")
@@ -372,6 +377,26 @@ def test_auto_scaling_groups_and_launch_templates(moto_server, outputs):
         assert template["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
         assert template["BlockDeviceMappings"][0]["Ebs"]["VolumeType"] == "gp3"
         assert template["SecurityGroupIds"] == [outputs["security_groups"][role]]
+        # Boot converge (docs/boot.md): user data that runs boot.py with the environment's
+        # release settings, a launching hook the instance completes and a terminating one.
+        user_data = yaml.safe_load(gzip.decompress(base64.b64decode(template["UserData"])))
+        files = {f["path"]: f["content"] for f in user_data["write_files"]}
+        assert files["/usr/local/lib/ideation/boot.py"] == BOOT_SCRIPT.read_text()
+        assert json.loads(files["/etc/ideation/boot.json"]) == {
+            "environment": "prod",
+            "name_prefix": PREFIX,
+            "endpoint_url": None,
+            "release_parameter": "/ideation/prod/release/current",
+            "artifacts_bucket": f"{PREFIX}-artifacts",
+        }
+        hooks = asg.describe_lifecycle_hooks(AutoScalingGroupName=f"{PREFIX}-{role}")
+        assert {
+            h["LifecycleHookName"]: (h["LifecycleTransition"], h["DefaultResult"])
+            for h in hooks["LifecycleHooks"]
+        } == {
+            "launching": ("autoscaling:EC2_INSTANCE_LAUNCHING", "ABANDON"),
+            "terminating": ("autoscaling:EC2_INSTANCE_TERMINATING", "CONTINUE"),
+        }, role
     assert _template(ec2, "nginx")["InstanceType"] == "t3.medium"
     assert _template(ec2, "api")["InstanceType"] == "t3.large"
     assert _template(ec2, "api")["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"] == 30
