@@ -380,6 +380,7 @@ def boot(config: BootConfig, session_factory: Any, imds: Imds) -> int:
 
     autoscaling = client("autoscaling")
     print(f"boot: {me.inventory_hostname} of {config.environment}", flush=True)
+    started = time.monotonic()
     try:
         release = current_release(client("ssm"), config.release_parameter)
         root = Path(config.root) / "releases"
@@ -398,9 +399,15 @@ def boot(config: BootConfig, session_factory: Any, imds: Imds) -> int:
         current.unlink(missing_ok=True)
         current.symlink_to(release_dir)
         print(f"boot: release {release}", flush=True)
+        installed = time.monotonic()
         argv, env = converge_command(config, me, release_dir, bin_dir)
         with Heartbeat(autoscaling, config, me):
             _run(argv, env)
+        print(
+            f"boot: seconds: release and install {installed - started:.1f}, "
+            f"converge and gate {time.monotonic() - installed:.1f}",
+            flush=True,
+        )
     except Exception as error:
         print(f"boot: FAILED: {error}", flush=True)
         traceback.print_exc()

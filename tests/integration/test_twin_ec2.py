@@ -568,7 +568,8 @@ def test_a_bastion_configures_itself_from_the_release_and_joins_its_group(ec2_tw
         assert seen[-2:] == ["Pending:Wait", "InService"], seen
         name = machine["name"]
         code, log = ec2_twin.sh(name, "cat /var/log/cloud-init-output.log")
-        assert "boot: lifecycle action completed with CONTINUE" in log, log[-3000:]
+        assert "boot: launching lifecycle action completed with CONTINUE" in log, log[-3000:]
+        print(*[line for line in log.splitlines() if line.startswith("boot: seconds")])
         recap = [line for line in log.splitlines() if line.startswith(f"bastion-{instance}")]
         assert recap and "failed=0" in recap[-1], log[-3000:]
         for unit in ("ssh", "fail2ban"):
@@ -579,6 +580,15 @@ def test_a_bastion_configures_itself_from_the_release_and_joins_its_group(ec2_tw
         )
         recap = [line for line in again.splitlines() if line.startswith(f"bastion-{instance}")]
         assert code == 0 and recap and " changed=0 " in recap[-1] + " ", again[-3000:]
+        # Scale-in: the instance's watcher (the ideation-lifecycle unit) drains it and completes
+        # the terminating hook itself; without it the group would hold it for the hook's 900 s.
+        started = time.monotonic()
+        autoscaling.set_desired_capacity(
+            AutoScalingGroupName="ideation-dev-bastion", DesiredCapacity=0
+        )
+        wait_until("the bastion out of its group", lambda: instance not in states(), 120,
+                   ec2_twin.log)
+        print(f"scale-in to terminated (watcher, drain, hook): {time.monotonic() - started:.1f} s")
     finally:
         autoscaling.delete_auto_scaling_group(
             AutoScalingGroupName="ideation-dev-bastion", ForceDelete=True
