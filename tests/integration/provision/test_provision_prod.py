@@ -487,6 +487,7 @@ def test_log_groups_and_alarms_of_section_9(moto_server, outputs):
         "/ideation/celery/worker",
         "/ideation/database/postgresql",
         "/ideation/redis/operations",
+        "/ideation/bootstrap",
     }
     assert {g["retentionInDays"] for g in groups.values()} == {90}
     topic = outputs["alert_topic_arn"]
