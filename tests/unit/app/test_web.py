@@ -1,6 +1,8 @@
 """The HTTP API with fake collaborators: status codes, bodies, readiness and metrics."""
 
 import re
+import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -120,3 +122,94 @@ def test_metrics_count_requests_by_route_pattern_not_by_id(make_client):
               '{le="0.005",method="GET",path="/api/ideas/<idea_id>"}')
     assert bucket in text
     assert not re.search(r'path="/api/ideas/[0-9a-f-]{36}"', text)
+
+
+# -- attachments: a presigned upload URL, for a bearer of a valid token ------------------------
+
+JWT_SECRET = "j" * 64
+
+
+@pytest.fixture
+def attach(store, queued, monkeypatch):
+    """A client of an app with a JWT secret and a bucket, the id of a stored idea, and a way to
+    make tokens; presigning runs on boto3's default chain (moto's in-process S3 here)."""
+    jwt = pytest.importorskip("jwt")
+    moto = pytest.importorskip("moto")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+    def make(env=None):
+        settings = Settings.from_env({"JWT_SECRET": JWT_SECRET, "S3_BUCKET": "docs",
+                                      "AWS_DEFAULT_REGION": "us-east-1", **(env or {})})
+        return create_app(settings, store, {}, queued.append).test_client()
+
+    def token(secret=JWT_SECRET, **claims):
+        return jwt.encode({"sub": "alice", "exp": time.time() + 60, **claims}, secret,
+                          algorithm="HS256")
+
+    idea = make().post("/api/ideas", json={"title": "Trees"}).get_json()["id"]
+    with moto.mock_aws():
+        yield make, token, idea
+
+
+BODY = {"filename": "plan.pdf", "content_type": "application/pdf", "size": 2048}
+
+
+def test_an_authenticated_caller_gets_a_put_url_under_the_ideas_prefix(attach):
+    make, token, idea = attach
+    response = make().post(f"/api/ideas/{idea}/attachments", json=BODY,
+                           headers={"Authorization": f"Bearer {token()}"})
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["method"] == "PUT"
+    assert body["key"].startswith(f"attachments/{idea}/") and body["key"].endswith("/plan.pdf")
+    assert body["headers"] == {"Content-Type": "application/pdf", "Content-Length": "2048"}
+    assert body["expires_in"] == 300
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(body["url"]).query)
+    assert query["X-Amz-Expires"] == ["300"]
+    assert query["X-Amz-SignedHeaders"] == ["content-length;content-type;host"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [({}, "bearer token is required"), ({"Authorization": "Bearer nope"}, "not valid")],
+)
+def test_no_or_a_bad_token_is_401(attach, headers, message):
+    make, _token, idea = attach
+    response = make().post(f"/api/ideas/{idea}/attachments", json=BODY, headers=headers)
+    assert response.status_code == 401
+    assert message in response.get_json()["error"]
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_token_signed_with_another_secret_is_401(attach):
+    make, token, idea = attach
+    response = make().post(f"/api/ideas/{idea}/attachments", json=BODY,
+                           headers={"Authorization": f"Bearer {token(secret='x' * 64)}"})
+    assert response.status_code == 401
+
+
+def test_without_a_jwt_secret_nobody_is_let_in(attach):
+    make, token, idea = attach
+    response = make({"JWT_SECRET": ""}).post(f"/api/ideas/{idea}/attachments", json=BODY,
+                                             headers={"Authorization": f"Bearer {token()}"})
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "authentication is not configured"
+
+
+def test_unknown_ideas_bad_bodies_and_a_missing_bucket(attach):
+    make, token, idea = attach
+    auth = {"Authorization": f"Bearer {token()}"}
+    client = make()
+    assert client.post(f"/api/ideas/{UNKNOWN_IDEA}/attachments", json=BODY,
+                       headers=auth).status_code == 404
+    assert client.post("/api/ideas/not-a-uuid/attachments", json=BODY,
+                       headers=auth).status_code == 404
+    too_big = client.post(f"/api/ideas/{idea}/attachments", json={**BODY, "size": 10**9},
+                          headers=auth)
+    assert too_big.status_code == 400
+    assert "at most 10485760 bytes" in too_big.get_json()["error"]
+    no_bucket = make({"S3_BUCKET": ""}).post(f"/api/ideas/{idea}/attachments", json=BODY,
+                                             headers=auth)
+    assert no_bucket.status_code == 503
