@@ -10,7 +10,10 @@ from dataclasses import dataclass
 BROKEN_MODES = ("", "never-ready", "exit")
 # HS256 keys shorter than the hash (32 bytes) are guessable offline from one token (RFC 7518 3.2).
 JWT_SECRET_MIN = 32
-ATTACHMENT_URL_EXPIRY_MAX = 3600
+API_KEY_MIN = 20
+# A presigned URL dies with the credentials that signed it. botocore refreshes an instance role's
+# temporary credentials when they have less than 10 minutes left, so 600 s always lives out.
+ATTACHMENT_URL_EXPIRY_MAX = 600
 
 
 class ConfigError(ValueError):
@@ -49,6 +52,7 @@ class Settings:
     s3_endpoint_url: str = ""
     aws_region: str = ""
     jwt_secret: str = ""
+    api_key: str = ""
     attachment_max_bytes: int = 10 * 1024 * 1024
     attachment_url_expiry: int = 300
     task_queue: str = "ideation"
@@ -74,7 +78,9 @@ class Settings:
         jwt_secret = env.get("JWT_SECRET", "")
         if jwt_secret and len(jwt_secret) < JWT_SECRET_MIN:
             raise ConfigError(f"JWT_SECRET must be at least {JWT_SECRET_MIN} characters long")
-        # S3 accepts up to 7 days; a URL handed to a browser needs minutes, not hours.
+        api_key = env.get("API_KEY", "")
+        if api_key and len(api_key) < API_KEY_MIN:
+            raise ConfigError(f"API_KEY must be at least {API_KEY_MIN} characters long")
         expiry = _int(env, "ATTACHMENT_URL_EXPIRY", cls.attachment_url_expiry, 1)
         if expiry > ATTACHMENT_URL_EXPIRY_MAX:
             raise ConfigError(f"ATTACHMENT_URL_EXPIRY must be at most {ATTACHMENT_URL_EXPIRY_MAX},"
@@ -97,6 +103,7 @@ class Settings:
             s3_endpoint_url=env.get("S3_ENDPOINT_URL", ""),
             aws_region=env.get("AWS_DEFAULT_REGION", "") or env.get("AWS_REGION", ""),
             jwt_secret=jwt_secret,
+            api_key=api_key,
             attachment_max_bytes=_int(env, "ATTACHMENT_MAX_BYTES", cls.attachment_max_bytes, 1),
             attachment_url_expiry=expiry,
             task_queue=env.get("CELERY_TASK_QUEUE", "") or cls.task_queue,

@@ -24,26 +24,26 @@ def create_app(
     store: IdeaStore,
     checks: Mapping[str, Check],
     enqueue: Callable[[uuid.UUID], None],
-    s3_client: Callable[[], Any] | None = None,
 ) -> Flask:
     """The WSGI application.
 
-    checks: what /ready tries, by name (database, redis); enqueue: hands an idea to the worker;
-    s3_client: makes the client that presigns upload URLs (default: boto3's credential chain).
+    checks: what /ready tries, by name (database, redis); enqueue: hands an idea to the worker.
     """
     app = Flask("ideation_app")
     app.json.sort_keys = False
     clients: list[Any] = []
+    for name, value in (("JWT_SECRET", settings.jwt_secret), ("API_KEY", settings.api_key)):
+        if not value:
+            log.warning("%s is not set: every request that needs it is refused", name)
 
     def s3() -> Any:
         if not clients:
-            clients.append(s3_client() if s3_client else attachments.s3_client(settings))
+            clients.append(attachments.s3_client(settings))
         return clients[0]
 
     def authenticated() -> dict[str, Any]:
         """The caller's token claims; raises auth.UnauthorizedError. No secret: nobody gets in."""
         if not settings.jwt_secret:
-            log.error("JWT_SECRET is not set: refusing every authenticated request")
             raise auth.UnauthorizedError("authentication is not configured")
         return auth.verify(auth.bearer_token(request.headers), settings.jwt_secret)
 
@@ -124,6 +124,10 @@ def create_app(
 
     @app.get("/metrics")
     def metrics_page():
+        # Machines only: nginx passes every path of the API's name, /metrics included.
+        if not auth.machine_allowed(request.headers, settings.api_key):
+            return (jsonify(error="an API key is required"), 401,
+                    {"WWW-Authenticate": 'Basic realm="ideation-machines"'})
         body, content_type = metrics.exposition()
         return Response(body, content_type=content_type)
 

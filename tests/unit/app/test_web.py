@@ -1,5 +1,6 @@
 """The HTTP API with fake collaborators: status codes, bodies, readiness and metrics."""
 
+import base64
 import re
 import time
 import urllib.parse
@@ -12,6 +13,8 @@ pytest.importorskip("prometheus_client")
 from ideation_app.config import Settings
 from ideation_app.metrics import REGISTRY
 from ideation_app.web import create_app
+
+API_KEY = "m" * 40
 
 
 def ok() -> None:
@@ -29,8 +32,9 @@ def queued():
 
 @pytest.fixture
 def make_client(store, queued):
-    def _make(checks=None, broken="", enqueue=None):
-        settings = Settings.from_env({"IDEATION_APP_VERSION": "9.9.9", "IDEATION_BROKEN": broken})
+    def _make(checks=None, broken="", enqueue=None, api_key=API_KEY):
+        settings = Settings.from_env({"IDEATION_APP_VERSION": "9.9.9", "IDEATION_BROKEN": broken,
+                                      "API_KEY": api_key})
         app = create_app(settings, store, checks if checks is not None
                          else {"database": ok, "redis": ok}, enqueue or queued.append)
         return app.test_client()
@@ -114,7 +118,7 @@ def test_metrics_count_requests_by_route_pattern_not_by_id(make_client):
     client.get(f"/api/ideas/{uuid.uuid4()}")
     client.get(f"/api/ideas/{uuid.uuid4()}")
     assert REGISTRY.get_sample_value("http_requests_total", labels) == before + 2
-    page = client.get("/metrics")
+    page = client.get("/metrics", headers={"X-API-Key": API_KEY})
     assert page.status_code == 200
     assert page.content_type.startswith("text/plain")
     text = page.get_data(as_text=True)
@@ -213,3 +217,38 @@ def test_unknown_ideas_bad_bodies_and_a_missing_bucket(attach):
     no_bucket = make({"S3_BUCKET": ""}).post(f"/api/ideas/{idea}/attachments", json=BODY,
                                              headers=auth)
     assert no_bucket.status_code == 503
+
+
+# -- /metrics: machines with the API key only (nginx passes every path of the API's name) -----
+
+
+def basic(password: str, user: str = "prometheus") -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+@pytest.mark.parametrize("headers", [basic(API_KEY), basic(API_KEY, user=""),
+                                     {"X-API-Key": API_KEY}], ids=["basic", "no-user", "header"])
+def test_metrics_answer_a_machine_with_the_api_key(make_client, headers):
+    response = make_client().get("/metrics", headers=headers)
+    assert response.status_code == 200
+    assert b"http_requests_total" in response.data
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, basic("m" * 39), basic(API_KEY + "m"), {"X-API-Key": "wrong"},
+     {"Authorization": f"Bearer {API_KEY}"}, {"Authorization": "Basic !!notbase64"}],
+    ids=["none", "short", "long", "wrong-header", "bearer", "garbage"],
+)
+def test_metrics_refuse_anything_else(make_client, headers):
+    response = make_client().get("/metrics", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+    assert b"http_requests_total" not in response.data
+
+
+def test_without_an_api_key_metrics_are_closed_to_everyone(make_client):
+    client = make_client(api_key="")
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers=basic("")).status_code == 401
+    assert client.get("/health").status_code == 200
