@@ -38,7 +38,7 @@ PLANTED_SECRETS = (
     "apptier-db-secret-7b21", "apptier-redis-secret-3c88", "apptier-console-secret",
     "apptier-exporter-secret", "apptier-master-secret", "molecule-not-a-secret",
     "molecule-admin-password", "molecule-grafana-secret-key", "master-secret", "admin-secret",
-    "app-secret",
+    "app-secret", "molecule-jwt-secret-5b7e0c2a9d41f63e8a1b", "molecule-api-key-3c8f1e6d20a9",
 )
 ROLE_ACTIONS = ("converge", "idempotence", "side_effect")
 # Molecule's action lines, without colours: "INFO     [default > converge] Executing" (or, from

@@ -8,6 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 BROKEN_MODES = ("", "never-ready", "exit")
+# HS256 keys shorter than the hash (32 bytes) are guessable offline from one token (RFC 7518 3.2).
+JWT_SECRET_MIN = 32
+API_KEY_MIN = 20
+# A presigned URL dies with the credentials that signed it. botocore refreshes an instance role's
+# temporary credentials when they have less than 10 minutes left, so 600 s always lives out.
+ATTACHMENT_URL_EXPIRY_MAX = 600
 
 
 class ConfigError(ValueError):
@@ -45,6 +51,10 @@ class Settings:
     s3_bucket: str = ""
     s3_endpoint_url: str = ""
     aws_region: str = ""
+    jwt_secret: str = ""
+    api_key: str = ""
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    attachment_url_expiry: int = 300
     task_queue: str = "ideation"
     task_time_limit: int = 300
     sweep_interval: int = 60
@@ -65,6 +75,16 @@ class Settings:
         schema = env.get("DATABASE_SCHEMA", "") or cls.database_schema
         if not schema.replace("_", "").isalnum():
             raise ConfigError(f"DATABASE_SCHEMA must be a plain identifier, got {schema!r}")
+        jwt_secret = env.get("JWT_SECRET", "")
+        if jwt_secret and len(jwt_secret) < JWT_SECRET_MIN:
+            raise ConfigError(f"JWT_SECRET must be at least {JWT_SECRET_MIN} characters long")
+        api_key = env.get("API_KEY", "")
+        if api_key and len(api_key) < API_KEY_MIN:
+            raise ConfigError(f"API_KEY must be at least {API_KEY_MIN} characters long")
+        expiry = _int(env, "ATTACHMENT_URL_EXPIRY", cls.attachment_url_expiry, 1)
+        if expiry > ATTACHMENT_URL_EXPIRY_MAX:
+            raise ConfigError(f"ATTACHMENT_URL_EXPIRY must be at most {ATTACHMENT_URL_EXPIRY_MAX},"
+                              f" got {expiry}")
         return cls(
             database_host=env.get("DATABASE_HOST", "") or cls.database_host,
             database_port=_int(env, "DATABASE_PORT", cls.database_port, 1),
@@ -82,6 +102,10 @@ class Settings:
             s3_bucket=env.get("S3_BUCKET", ""),
             s3_endpoint_url=env.get("S3_ENDPOINT_URL", ""),
             aws_region=env.get("AWS_DEFAULT_REGION", "") or env.get("AWS_REGION", ""),
+            jwt_secret=jwt_secret,
+            api_key=api_key,
+            attachment_max_bytes=_int(env, "ATTACHMENT_MAX_BYTES", cls.attachment_max_bytes, 1),
+            attachment_url_expiry=expiry,
             task_queue=env.get("CELERY_TASK_QUEUE", "") or cls.task_queue,
             task_time_limit=_int(env, "CELERY_TASK_TIME_LIMIT", cls.task_time_limit, 31),
             sweep_interval=_int(env, "CELERY_SWEEP_INTERVAL", cls.sweep_interval, 1),

@@ -6,10 +6,11 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 
-from . import metrics
+from . import attachments, auth, metrics
 from .config import Settings
 from .ideas import IdeaStore, InvalidIdeaError, NewIdea, parse_id
 
@@ -30,6 +31,21 @@ def create_app(
     """
     app = Flask("ideation_app")
     app.json.sort_keys = False
+    clients: list[Any] = []
+    for name, value in (("JWT_SECRET", settings.jwt_secret), ("API_KEY", settings.api_key)):
+        if not value:
+            log.warning("%s is not set: every request that needs it is refused", name)
+
+    def s3() -> Any:
+        if not clients:
+            clients.append(attachments.s3_client(settings))
+        return clients[0]
+
+    def authenticated() -> dict[str, Any]:
+        """The caller's token claims; raises auth.UnauthorizedError. No secret: nobody gets in."""
+        if not settings.jwt_secret:
+            raise auth.UnauthorizedError("authentication is not configured")
+        return auth.verify(auth.bearer_token(request.headers), settings.jwt_secret)
 
     @app.before_request
     def _start_timer() -> None:
@@ -85,8 +101,33 @@ def create_app(
             return jsonify(error="no such idea"), 404
         return jsonify(idea.to_json())
 
+    @app.post("/api/ideas/<idea_id>/attachments")
+    def attachment_upload_url(idea_id: str):
+        try:
+            claims = authenticated()
+        except auth.UnauthorizedError as error:
+            return jsonify(error=str(error)), 401, {"WWW-Authenticate": 'Bearer realm="ideation"'}
+        parsed = parse_id(idea_id)
+        idea = store.get(parsed) if parsed else None
+        if idea is None:
+            return jsonify(error="no such idea"), 404
+        try:
+            wanted = attachments.AttachmentRequest.from_json(
+                request.get_json(silent=True), settings.attachment_max_bytes)
+        except attachments.InvalidAttachmentError as error:
+            return jsonify(error=str(error)), 400
+        if not settings.s3_bucket:
+            return jsonify(error="attachments are not configured (no S3_BUCKET)"), 503
+        upload = attachments.presign_upload(s3(), settings, idea.id, wanted)
+        log.info("upload URL for %s issued to %s", upload["key"], claims["sub"])
+        return jsonify(upload), 201
+
     @app.get("/metrics")
     def metrics_page():
+        # Machines only: nginx passes every path of the API's name, /metrics included.
+        if not auth.machine_allowed(request.headers, settings.api_key):
+            return (jsonify(error="an API key is required"), 401,
+                    {"WWW-Authenticate": 'Basic realm="ideation-machines"'})
         body, content_type = metrics.exposition()
         return Response(body, content_type=content_type)
 

@@ -256,12 +256,15 @@ def check_site_variables(project: SiteProject, ansible: Any, moto: Any, *, db_pa
     TLS, the alert topic, the bucket, the secrets of Secrets Manager, the operator's files; and
     that no secret value is in the output. Returns the values."""
     env = project.env
+    prefix = "ideation/" if env == "prod" else f"ideation/{env}/"
+    sm = moto.client("secretsmanager")
+    jwt_secret, api_key = (sm.get_secret_value(SecretId=f"{prefix}{name}")["SecretString"]
+                           for name in ("jwt/secret", "api/key"))
     run = project.run(ansible, extra=project.operator_vars())
     assert_site_checks_passed(run)
-    assert_no_secret_in(run, [db_password, *site_secrets.values()])
+    assert_no_secret_in(run, [db_password, jwt_secret, api_key, *site_secrets.values()])
     values = project.values()
     account = account_endpoints(moto, env)
-    prefix = "ideation/" if env == "prod" else f"ideation/{env}/"
     site = {suffix: site_secrets[prefix + suffix] for suffix in SITE_SECRETS}
 
     assert values["pgbouncer_server_host"] == account["database"]
@@ -293,6 +296,11 @@ def check_site_variables(project: SiteProject, ansible: Any, moto: Any, *, db_pa
     flower = site["flower/password"]
     assert values["celery_flower_basic_auth_sha256"] == [sha256(f"ideation:{flower}")]
     assert values["prometheus_celery_password_sha256"] == [sha256(flower)]
+    # The API's keys: the app checks tokens and /metrics callers with them, Prometheus scrapes
+    # the api job with the API key.
+    assert values["api_jwt_secret_sha256"] == sha256(jwt_secret)
+    assert values["api_key_sha256"] == sha256(api_key)
+    assert values["prometheus_api_password_sha256"] == [sha256(api_key)]
 
     assert values["api_image"] == "ideation/app" and values["api_image_tag"] == RELEASE
     assert values["api_image_pull"] is False

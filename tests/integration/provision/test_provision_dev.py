@@ -3,6 +3,7 @@ teardown keeps its data; this one exercises every deletion path), on its own mot
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -12,11 +13,55 @@ pytestmark = pytest.mark.integration
 PREFIX = "ideation-dev"
 
 
+SECRETS = {f"ideation/dev/{n}" for n in ("db/password", "jwt/secret", "api/key")}
+# What earlier releases made and provisioning now removes (playbooks/provision/retired.yml).
+RETIRED_USER = f"{PREFIX}-presign"
+RETIRED_SECRETS = ("ideation/dev/aws/access_key", "ideation/dev/aws/secret_key")
+
+
 @pytest.fixture(scope="module")
-def provisioned(ansible: Any) -> Any:
+def legacy(moto_server: Any) -> dict[str, str]:
+    """An environment as an earlier release left it: the presigning user with its inline policy
+    and an access key, whose key pair two secrets hold. Returns the key pair."""
+    iam = moto_server.client("iam")
+    iam.create_user(UserName=RETIRED_USER, Tags=[{"Key": "Environment", "Value": "dev"}])
+    statement = {"Effect": "Allow", "Action": "s3:PutObject",
+                 "Resource": "arn:aws:s3:::ideation-documents-dev/*"}
+    iam.put_user_policy(UserName=RETIRED_USER, PolicyName="ideation-presign",
+                        PolicyDocument=json.dumps({"Version": "2012-10-17",
+                                                   "Statement": [statement]}))
+    key = iam.create_access_key(UserName=RETIRED_USER)["AccessKey"]
+    pair = {RETIRED_SECRETS[0]: key["AccessKeyId"], RETIRED_SECRETS[1]: key["SecretAccessKey"]}
+    for name, value in pair.items():
+        moto_server.client("secretsmanager").create_secret(Name=name, SecretString=value)
+    return pair
+
+
+@pytest.fixture(scope="module")
+def provisioned(ansible: Any, legacy: dict[str, str]) -> Any:
     run = ansible.playbook("provision.yml", "dev")
     assert run.returncode == 0, run.tail(150)
     return run
+
+
+def test_the_upgrade_removes_the_presigning_user_and_its_key_pair(provisioned, moto_server,
+                                                                   legacy):
+    iam = moto_server.client("iam")
+    assert [u["UserName"] for u in iam.list_users()["Users"]] == []
+    names = {s["Name"] for s in moto_server.client("secretsmanager").list_secrets(
+        IncludePlannedDeletion=True)["SecretList"]}
+    assert names == SECRETS
+    assert {"Remove the secrets that held the presigning user's key pair",
+            "Remove the presigning user with its access keys and policy"} <= set(
+        provisioned.changed_tasks())
+    output = provisioned.stdout + provisioned.stderr
+    assert [name for name, value in legacy.items() if value in output] == []
+
+
+def test_a_second_run_after_the_upgrade_changes_nothing(provisioned, ansible):
+    run = ansible.playbook("provision.yml", "dev")
+    assert run.returncode == 0, run.tail()
+    assert run.changed == 0, run.changed_tasks()
 
 
 def test_dev_is_one_of_each_and_small(provisioned, moto_server):
@@ -33,10 +78,7 @@ def test_dev_is_one_of_each_and_small(provisioned, moto_server):
     redis = moto_server.client("elasticache").describe_replication_groups()["ReplicationGroups"][0]
     assert (len(redis["MemberClusters"]), redis["AutomaticFailover"]) == (1, "disabled")
     names = {s["Name"] for s in moto_server.client("secretsmanager").list_secrets()["SecretList"]}
-    assert names == {
-        f"ideation/dev/{n}"
-        for n in ("db/password", "jwt/secret", "api/key", "aws/access_key", "aws/secret_key")
-    }
+    assert names == SECRETS
 
 
 def test_dev_inventory_lists_one_host_per_role(provisioned, ansible):

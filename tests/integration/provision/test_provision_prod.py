@@ -32,13 +32,7 @@ SIZES = {
     "monitoring": (2, 2),
     "bastion": (1, 1),
 }
-SECRETS = (
-    "ideation/db/password",
-    "ideation/jwt/secret",
-    "ideation/api/key",
-    "ideation/aws/access_key",
-    "ideation/aws/secret_key",
-)
+SECRETS = ("ideation/db/password", "ideation/jwt/secret", "ideation/api/key")
 # A release id as deploy.yml would leave it on the pointer (docs/releases.md).
 DEPLOYED = "20261206T113336Z-9d465a0c1b2e"
 # Design section 3, subnet by subnet.
@@ -272,10 +266,10 @@ def test_secrets_exist_with_generated_values_never_printed(
         values[name] = sm.get_secret_value(SecretId=name)["SecretString"]
     assert all(len(v) >= 20 for v in values.values())
     assert len(set(values.values())) == len(values)
-    keys = moto_server.client("iam").list_access_keys(UserName=f"{PREFIX}-presign")
-    assert [k["AccessKeyId"] for k in keys["AccessKeyMetadata"]] == [
-        values["ideation/aws/access_key"]
-    ]
+    # No long-lived key: the API presigns with its instance role (no IAM user at all).
+    assert moto_server.client("iam").list_users()["Users"] == []
+    listed = moto_server.client("secretsmanager").list_secrets()["SecretList"]
+    assert sorted(s["Name"] for s in listed) == sorted(SECRETS)
     assert outputs["secrets"]["db_password"] == "ideation/db/password"
     leaked = [n for n, v in values.items() if v in provisioned.stdout + provisioned.stderr]
     assert leaked == []

@@ -25,9 +25,12 @@ SECRET_PREFIX = "ideation/staging/"
 
 @pytest.fixture(scope="module")
 def db_password(moto_server: Any) -> str:
+    """The secrets provisioning generates (the database password, the JWT secret, the API key)."""
+    client = moto_server.client("secretsmanager")
     password = secrets.token_urlsafe(30)
-    moto_server.client("secretsmanager").create_secret(
-        Name=f"{SECRET_PREFIX}db/password", SecretString=password)
+    client.create_secret(Name=f"{SECRET_PREFIX}db/password", SecretString=password)
+    for name in ("jwt/secret", "api/key"):
+        client.create_secret(Name=f"{SECRET_PREFIX}{name}", SecretString=secrets.token_urlsafe(40))
     return password
 
 

@@ -60,3 +60,25 @@ def test_repr_never_shows_a_secret():
     settings = Settings.from_env({"DATABASE_PASSWORD": "hunter2", "REDIS_PASSWORD": "tok3n"})
     assert "hunter2" not in repr(settings)
     assert "tok3n" not in repr(settings)
+
+
+def test_a_short_jwt_secret_is_refused_without_echoing_it():
+    with pytest.raises(ConfigError, match="JWT_SECRET must be at least 32") as error:
+        Settings.from_env({"JWT_SECRET": "hunter2"})
+    assert "hunter2" not in str(error.value)
+    assert Settings.from_env({"JWT_SECRET": "x" * 32}).jwt_secret == "x" * 32
+    assert "x" * 32 not in repr(Settings.from_env({"JWT_SECRET": "x" * 32}))
+
+
+def test_attachment_limits_are_read_and_the_url_lifetime_is_capped():
+    settings = Settings.from_env({"ATTACHMENT_MAX_BYTES": "1000", "ATTACHMENT_URL_EXPIRY": "60"})
+    assert (settings.attachment_max_bytes, settings.attachment_url_expiry) == (1000, 60)
+    assert Settings.from_env({"ATTACHMENT_URL_EXPIRY": "600"}).attachment_url_expiry == 600
+    with pytest.raises(ConfigError, match="ATTACHMENT_URL_EXPIRY must be at most 600, got 601"):
+        Settings.from_env({"ATTACHMENT_URL_EXPIRY": "601"})
+
+
+def test_a_short_api_key_is_refused_without_echoing_it():
+    with pytest.raises(ConfigError, match="API_KEY must be at least 20") as error:
+        Settings.from_env({"API_KEY": "letmein"})
+    assert "letmein" not in str(error.value)

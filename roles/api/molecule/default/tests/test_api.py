@@ -12,6 +12,8 @@ from ideation_testinfra import default_ipv4, http, metric_samples
 testinfra_hosts = ["api-host"]
 
 DB_SECRET = "molecule-db-secret-4f1c"
+JWT_SECRET = "molecule-jwt-secret-5b7e0c2a9d41f63e8a1b"
+API_KEY = "molecule-api-key-3c8f1e6d20a9"
 
 
 @pytest.fixture(scope="module")
@@ -64,19 +66,32 @@ def test_ideas_live_in_the_ideation_schema_created_by_the_migration(backing):
 
 def test_metrics_count_requests_by_route(host, base):
     http(host, f"{base}/api/ideas", method="POST", data=json.dumps({"title": "Metrics"}))
-    text = http(host, f"{base}/metrics").body
+    text = http(host, f"{base}/metrics", "-H", f"X-API-Key: {API_KEY}").body
     assert 'http_requests_total{method="POST",path="/api/ideas",status="201"}' in text
     assert "http_request_duration_seconds_bucket{" in text
+
+
+def test_metrics_and_attachments_refuse_callers_without_their_credentials(host, base):
+    """The role hands the container its API key and JWT secret: /metrics wants the key, the
+    attachment endpoint a bearer token (examples/README.md)."""
+    assert http(host, f"{base}/metrics").status == 401
+    assert http(host, f"{base}/metrics", "-u", "prometheus:wrong-key-wrong-key-1").status == 401
+    idea = http(host, f"{base}/api/ideas", method="POST", data=json.dumps({"title": "Docs"})).json()
+    attach = http(host, f"{base}/api/ideas/{idea['id']}/attachments", method="POST",
+                  data=json.dumps({"filename": "a.pdf", "content_type": "application/pdf",
+                                   "size": 10}))
+    assert attach.status == 401
+    assert attach.json()["error"] == "a bearer token is required"
 
 
 def test_metrics_time_database_operations_and_count_redis_operations(host, base):
     """Design section 9's db_query_duration_seconds and redis_operations_total, summed over
     gunicorn's workers (multiprocess mode): the requests may land on any of them."""
-    before = http(host, f"{base}/metrics").body
+    before = http(host, f"{base}/metrics", "-u", f"prometheus:{API_KEY}").body
     assert http(host, f"{base}/ready").status == 200
     created = http(host, f"{base}/api/ideas", method="POST", data=json.dumps({"title": "Gauges"}))
     assert created.status == 201, created.body
-    after = http(host, f"{base}/metrics").body
+    after = http(host, f"{base}/metrics", "-u", f"prometheus:{API_KEY}").body
 
     def moved(name: str, **labels: str) -> float:
         return (sum(metric_samples(after, name, **labels))
@@ -131,8 +146,11 @@ def test_secrets_stay_in_a_root_only_file(host):
     env_file = host.file("/etc/ideation/api.env")
     assert (env_file.user, env_file.group, env_file.mode) == ("root", "root", 0o600)
     assert env_file.contains(f"^DATABASE_PASSWORD={DB_SECRET}$")
+    assert env_file.contains(f"^JWT_SECRET={JWT_SECRET}$")
+    assert env_file.contains(f"^API_KEY={API_KEY}$")
     labels = host.check_output("docker inspect -f '{{json .Config.Labels}}' ideation-api-green")
-    assert DB_SECRET not in labels
+    for secret in (DB_SECRET, JWT_SECRET, API_KEY):
+        assert secret not in labels
 
 
 def test_the_swap_to_1_0_1_lost_no_request(host):
