@@ -27,8 +27,9 @@ def role_subnet_cidrs(
     by_tier: dict[str, list[str]] = {}
     for subnet in subnets:
         if not isinstance(subnet, Mapping) or "tier" not in subnet or "cidr" not in subnet:
-            raise ValueError(f"each subnet needs a tier and a cidr (subnet_plan's output), "
-                             f"got {echo(subnet)}")
+            raise ValueError(
+                f"each subnet needs a tier and a cidr (subnet_plan's output), got {echo(subnet)}"
+            )
         by_tier.setdefault(str(subnet["tier"]), []).append(str(subnet["cidr"]))
     found: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set()
     for role in roles:
