@@ -159,9 +159,9 @@ def _patch_replication_group_auth_token() -> None:
     from moto.core.utils import utcnow
     from moto.elasticache.responses import ElastiCacheResponse
 
-    original = ElastiCacheResponse.modify_replication_group
-    if getattr(original, "_fidelity_patch", False):
-        return
+    original = getattr(ElastiCacheResponse, "modify_replication_group", None)
+    if original is None or getattr(original, "_fidelity_patch", False):
+        return  # a moto without ModifyReplicationGroup: nothing to correct
 
     @functools.wraps(original)
     def modify_replication_group(self: Any) -> Any:

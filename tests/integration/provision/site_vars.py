@@ -186,7 +186,8 @@ class SiteProject:
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     def values(self) -> dict[str, Any]:
-        return json.loads((self.root / "values.json").read_text())
+        values = json.loads((self.root / "values.json").read_text())
+        return {**values, **json.loads((self.root / "values-nginx.json").read_text())}
 
 
 def create_site_secrets(moto: Any, prefix: str) -> dict[str, str]:
