@@ -97,10 +97,10 @@ options:
   auth_token:
     description:
       - Redis AUTH token (password) clients must send, 16 to 128 printable ASCII characters
-        without spaces, V(@), V(\") or V(/). Needs O(transit_encryption).
+        without spaces, V(@), double quotes or V(/). Needs O(transit_encryption).
       - Set at creation. ElastiCache never shows a token, so on an existing group it is only
         sent when the group has none yet (AUTH is turned on with O(auth_token_update_strategy),
-        default V(ROTATE)) or when O(auth_token_update_strategy) is given (a rotation: the task
+        default V(ROTATE)) or when O(auth_token_update_strategy) is given (a rotation, so the task
         then always reports a change).
     type: str
   auth_token_update_strategy:
