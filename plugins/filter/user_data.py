@@ -23,7 +23,8 @@ EXAMPLES = r"""
 - name: A launch template with cloud-config user data
   amazon.aws.ec2_launch_template:
     template_name: example
-    user_data: "{{ lookup('ansible.builtin.template', 'user-data.yml.j2') | ideation.platform.user_data }}"
+    user_data: >-
+      {{ lookup('ansible.builtin.template', 'user-data.yml.j2') | ideation.platform.user_data }}
 """
 
 RETURN = r"""

@@ -94,6 +94,23 @@ options:
     description:
       - Encrypt client and replication traffic with TLS. Set at creation.
     type: bool
+  auth_token:
+    description:
+      - Redis AUTH token (password) clients must send, 16 to 128 printable ASCII characters
+        without spaces, V(@), double quotes or V(/). Needs O(transit_encryption).
+      - Set at creation. ElastiCache never shows a token, so on an existing group it is only
+        sent when the group has none yet (AUTH is turned on with O(auth_token_update_strategy),
+        default V(ROTATE)) or when O(auth_token_update_strategy) is given (a rotation, so the task
+        then always reports a change).
+    type: str
+  auth_token_update_strategy:
+    description:
+      - How a token is applied to an existing group. V(ROTATE) adds O(auth_token) and keeps
+        accepting the current one; V(SET) makes O(auth_token) the only one (after clients moved
+        to it); V(DELETE) turns AUTH off (no O(auth_token)).
+      - Applied immediately, whatever O(apply_immediately) says, as ElastiCache requires.
+    type: str
+    choices: [ROTATE, SET, DELETE]
   at_rest_encryption:
     description:
       - Encrypt data on disk and in snapshots. Cannot change after creation.
@@ -169,6 +186,7 @@ EXAMPLES = r"""
     automatic_failover: true
     multi_az: true
     transit_encryption: true
+    auth_token: "{{ redis_auth_token }}"
     at_rest_encryption: true
     kms_key_id: "{{ kms_key_arn }}"
     snapshot_retention_limit: 5
@@ -177,6 +195,13 @@ EXAMPLES = r"""
     tags:
       Environment: prod
   register: redis
+
+# Rotation: add the new token beside the current one, move the clients, then keep only it.
+- name: Add a new AUTH token beside the current one
+  ideation.platform.elasticache_replication_group:
+    replication_group_id: ideation-prod-redis
+    auth_token: "{{ new_redis_auth_token }}"
+    auth_token_update_strategy: ROTATE
 
 - name: Remove the replication group without a final snapshot
   ideation.platform.elasticache_replication_group:
@@ -411,6 +436,7 @@ class GroupManager:
             "PreferredMaintenanceWindow": p["preferred_maintenance_window"],
             "AutoMinorVersionUpgrade": p["auto_minor_version_upgrade"],
             "NotificationTopicArn": p["notification_topic_arn"],
+            "AuthToken": p["auth_token"],
         }
         request.update({k: v for k, v in optional.items() if v is not None})
         if p["tags"]:
@@ -432,6 +458,33 @@ class GroupManager:
             )
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
             self.module.fail_json_aws(e, msg=f"Failed to modify replication group {self.group_id}")
+
+    def token_update(self, group: dict[str, Any]) -> str | None:
+        """The AuthTokenUpdateStrategy to apply to an existing group, or None. A token cannot be
+        read back: it is sent when the group has none, or when a strategy is asked for."""
+        strategy = self.params["auth_token_update_strategy"]
+        enabled = bool(group.get("AuthTokenEnabled"))
+        if strategy == "DELETE":
+            return strategy if enabled else None
+        if strategy:
+            return strategy
+        if self.params["auth_token"] and not enabled:
+            return "ROTATE"
+        return None
+
+    def update_token(self, strategy: str) -> None:
+        """Add, rotate, set or remove the AUTH token (ElastiCache applies it immediately)."""
+        request: dict[str, Any] = {"AuthTokenUpdateStrategy": strategy, "ApplyImmediately": True}
+        if strategy != "DELETE":
+            request["AuthToken"] = self.params["auth_token"]
+        try:
+            self.client.modify_replication_group(
+                ReplicationGroupId=self.group_id, aws_retry=True, **request
+            )
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+            self.module.fail_json_aws(
+                e, msg=f"Failed to update the AUTH token of {self.group_id} ({strategy})"
+            )
 
     def resize(self, have: int, want: int) -> None:
         """Add or remove replicas online; ElastiCache requires ApplyImmediately for this."""
@@ -565,14 +618,19 @@ def ensure_present(manager: GroupManager) -> None:
             "it cannot change after creation; replace the group to change it"
         )
     resize = changes.pop("num_cache_clusters", None)
+    token = manager.token_update(group)
     current_tags = manager.tags(group["ARN"])
     tags_changed = manager.update_tags(group["ARN"], current_tags)
-    changed = bool(changes) or resize is not None or tags_changed
+    changed = bool(changes) or resize is not None or tags_changed or token is not None
     diff_keys = sorted(set(changes) | ({"num_cache_clusters"} if resize is not None else set()))
     diff = {
         "before": {k: have.get(k) for k in diff_keys},
         "after": {k: desired.get(k) for k in diff_keys},
     }
+    if token is not None:
+        diff["before"]["auth_token_enabled"] = bool(group.get("AuthTokenEnabled"))
+        diff["after"]["auth_token_enabled"] = token != "DELETE"
+        diff["after"]["auth_token_update_strategy"] = token
     if tags_changed:
         diff["before"]["tags"] = current_tags
         diff["after"]["tags"] = module.params["tags"]
@@ -582,6 +640,9 @@ def ensure_present(manager: GroupManager) -> None:
             manager.wait_settled()
         if changes:
             manager.modify(changes)
+            manager.wait_settled()
+        if token is not None:
+            manager.update_token(token)
             manager.wait_settled()
         group = manager.describe()
     module.exit_json(changed=changed, diff=diff, **result_of(manager, group))
@@ -628,6 +689,8 @@ def main() -> None:
         preferred_maintenance_window=dict(type="str"),
         auto_minor_version_upgrade=dict(type="bool"),
         notification_topic_arn=dict(type="str"),
+        auth_token=dict(type="str", no_log=True),
+        auth_token_update_strategy=dict(type="str", choices=["ROTATE", "SET", "DELETE"]),
         apply_immediately=dict(type="bool", default=False),
         final_snapshot_identifier=dict(type="str"),
         wait=dict(type="bool", default=True),
@@ -649,6 +712,19 @@ def main() -> None:
         module.fail_json(msg="automatic_failover needs num_cache_clusters of at least 2")
     if module.params["multi_az"] and module.params["automatic_failover"] is False:
         module.fail_json(msg="multi_az needs automatic_failover")
+
+    token = module.params["auth_token"]
+    strategy = module.params["auth_token_update_strategy"]
+    if token is not None and not re.fullmatch(r"[!#-.0-?A-~]{16,128}", token):
+        module.fail_json(
+            msg='auth_token must be 16-128 printable ASCII characters without spaces, @, " or /'
+        )
+    if strategy in ("ROTATE", "SET") and token is None:
+        module.fail_json(msg=f"auth_token_update_strategy {strategy} needs auth_token")
+    if strategy == "DELETE" and token is not None:
+        module.fail_json(msg="auth_token_update_strategy DELETE takes no auth_token")
+    if token is not None and module.params["transit_encryption"] is False:
+        module.fail_json(msg="auth_token needs transit_encryption")
 
     manager = GroupManager(module)
     if module.params["state"] == "present":

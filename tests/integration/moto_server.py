@@ -11,6 +11,9 @@ moto 5.2 differs from AWS in ways that break correct automation, not merely unte
   node; AWS creates the primary and NumCacheClusters - 1 replicas.
 * DeleteReplicationGroup leaves the group in status "deleting" for ever; AWS removes it, which
   the replication_group_deleted waiter waits for.
+* ModifyReplicationGroup ignores AuthToken and AuthTokenUpdateStrategy: AUTH never turns on (or
+  off) on an existing group, so a playbook adding a token would report a change on every run.
+  ROTATE and SET store the token (AuthTokenEnabled true), DELETE removes it, as AWS does.
 * CreateDBInstance rejects a backup window that ends when the maintenance window starts (the
   design's 03:00-04:00 and sun:04:00-sun:05:00) as overlapping; AWS accepts windows that touch.
 * ScheduleKeyDeletion and CancelKeyDeletion fail (500) when given a key ARN, which kms_key sends;
@@ -150,6 +153,31 @@ def _patch_replication_group_deletion() -> None:
 
     delete_replication_group._fidelity_patch = True  # type: ignore[attr-defined]
     ElastiCacheBackend.delete_replication_group = delete_replication_group
+
+
+def _patch_replication_group_auth_token() -> None:
+    from moto.core.utils import utcnow
+    from moto.elasticache.responses import ElastiCacheResponse
+
+    original = getattr(ElastiCacheResponse, "modify_replication_group", None)
+    if original is None or getattr(original, "_fidelity_patch", False):
+        return  # a moto without ModifyReplicationGroup: nothing to correct
+
+    @functools.wraps(original)
+    def modify_replication_group(self: Any) -> Any:
+        answer = original(self)
+        strategy = self._get_param("AuthTokenUpdateStrategy")
+        token = self._get_param("AuthToken")
+        group = self.elasticache_backend.replication_groups[self._get_param("ReplicationGroupId")]
+        if strategy == "DELETE":
+            group.auth_token, group.auth_token_enabled = None, False
+        elif token:
+            group.auth_token, group.auth_token_enabled = token, True
+            group.auth_token_last_modified_date = utcnow()
+        return answer
+
+    modify_replication_group._fidelity_patch = True  # type: ignore[attr-defined]
+    ElastiCacheResponse.modify_replication_group = modify_replication_group
 
 
 def _shrink(window: str) -> str:
@@ -751,6 +779,7 @@ def apply_fidelity_patches() -> None:
     _patch_kms_deletion_by_arn()
     _patch_replication_group_node_count()
     _patch_replication_group_deletion()
+    _patch_replication_group_auth_token()
     _add_delete_cache_subnet_group()
     _add_list_service_specific_credentials()
     _patch_rule_description_updates()

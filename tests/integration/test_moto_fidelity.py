@@ -382,3 +382,25 @@ def test_deleting_a_hook_or_the_group_ends_open_actions(aws: tuple[Any, Any]) ->
     assert set(_ec2_states(ec2).values()) == {"terminated"}
     assert client.describe_auto_scaling_instances()["AutoScalingInstances"] == []
     assert client.describe_lifecycle_hooks(AutoScalingGroupName="web")["LifecycleHooks"] == []
+
+
+@mock_aws
+def test_modify_replication_group_turns_auth_on_rotates_and_off() -> None:
+    apply_fidelity_patches()
+    ec = boto3.client("elasticache", region_name="us-east-1")
+    ec.create_replication_group(ReplicationGroupId="auth", ReplicationGroupDescription="x",
+                                CacheNodeType="cache.t3.micro", Engine="redis",
+                                NumCacheClusters=1, TransitEncryptionEnabled=True)
+
+    def enabled() -> bool:
+        group = ec.describe_replication_groups(ReplicationGroupId="auth")["ReplicationGroups"][0]
+        return group["AuthTokenEnabled"]
+
+    assert enabled() is False
+    for strategy in ("ROTATE", "SET"):
+        ec.modify_replication_group(ReplicationGroupId="auth", AuthToken="a" * 32,
+                                    AuthTokenUpdateStrategy=strategy, ApplyImmediately=True)
+        assert enabled() is True, strategy
+    ec.modify_replication_group(ReplicationGroupId="auth", AuthTokenUpdateStrategy="DELETE",
+                                ApplyImmediately=True)
+    assert enabled() is False

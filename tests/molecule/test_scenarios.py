@@ -41,6 +41,9 @@ PLANTED_SECRETS = (
     "app-secret", "molecule-jwt-secret-5b7e0c2a9d41f63e8a1b", "molecule-api-key-3c8f1e6d20a9",
 )
 ROLE_ACTIONS = ("converge", "idempotence", "side_effect")
+# What only -vvv prints, once per task: the connection it opens (docker, local, ssh). The leak
+# check needs it, or it could pass on an output that never showed a module's arguments.
+VERBOSE_MARK = re.compile(r"ESTABLISH \w+ CONNECTION")
 # Molecule's action lines, without colours: "INFO     [default > converge] Executing" (or, from
 # some versions, "INFO     default ➜ converge: Executing").
 ACTION = re.compile(r"^INFO\s+(?:\[[^\]]* > (\w+)\]|\S+ ➜ (\w+):) Executing$")
@@ -73,7 +76,8 @@ def test_role_output_keeps_the_role_actions_only() -> None:
 def test_molecule_scenario(project_dir: Path, scenario: str) -> None:
     LOGS.mkdir(parents=True, exist_ok=True)
     log = LOGS / f"molecule-{project_dir.name}-{scenario}.log"
-    env = dict(os.environ, NO_COLOR="1", ANSIBLE_FORCE_COLOR="0", PY_COLORS="0")
+    env = dict(os.environ, NO_COLOR="1", ANSIBLE_FORCE_COLOR="0", PY_COLORS="0",
+               ANSIBLE_VERBOSITY="3")
     with log.open("w") as out:
         result = subprocess.run(
             ["molecule", "test", "-s", scenario],
@@ -82,6 +86,8 @@ def test_molecule_scenario(project_dir: Path, scenario: str) -> None:
     if result.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-TAIL_LINES:])
         pytest.fail(f"molecule test -s {scenario} failed in {project_dir} (log: {log}):\n{tail}")
-    leaks = [line for line in role_output(log.read_text(errors="replace"))
-             if any(secret in line for secret in PLANTED_SECRETS)]
+    output = role_output(log.read_text(errors="replace"))
+    assert output, f"the leak check captured no output of the role's actions (log: {log})"
+    assert any(VERBOSE_MARK.search(line) for line in output), f"no -vvv output in {log}"
+    leaks = [line for line in output if any(secret in line for secret in PLANTED_SECRETS)]
     assert not leaks, f"a role printed a test secret (log: {log}):\n" + "\n".join(leaks[:20])

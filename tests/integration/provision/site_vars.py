@@ -11,7 +11,8 @@ an admin key pair. `run()` then plays tests/integration/provision/site_vars.yml 
   task, so Ansible's own argument spec validation (ansible.builtin.validate_argument_spec, with
   the role's defaults below the inventory, as in a real run) is all that runs;
 - PgBouncer's real preflight runs on the api and celery hosts;
-- the values (secrets only as SHA-256) are written to values.json.
+- the values (secrets only as SHA-256) are written to values.json;
+- at -vvv, so that the leak check (leaks.py) sees every argument and result.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import leaks
 import yaml
 
 REPO = Path(__file__).resolve().parents[3]
@@ -166,7 +168,7 @@ class SiteProject:
 
     def run(self, ansible: Any, *args: str, extra: dict[str, Any] | None = None,
             env: dict[str, str] | None = None) -> Result:
-        """ansible-playbook site_vars.yml -v against this project, through the module's moto
+        """ansible-playbook site_vars.yml -vvv against this project, through the module's moto
         (ansible: tests/integration/provision/conftest.py's runner)."""
         values = {
             "site_roles": site_roles(),
@@ -177,14 +179,15 @@ class SiteProject:
         playbook = self.root / PLAYBOOK.name
         shutil.copyfile(PLAYBOOK, playbook)
         proc = subprocess.run(
-            [str(REPO / ".venv" / "bin" / "ansible-playbook"), str(playbook), "-v",
+            [str(REPO / ".venv" / "bin" / "ansible-playbook"), str(playbook), "-vvv",
              "-i", str(self.inventory), *ansible.extra_vars(), "-e", json.dumps(values), *args],
             cwd=REPO, env={**ansible.env(), **(env or {})}, capture_output=True, text=True,
             timeout=900, check=False)
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     def values(self) -> dict[str, Any]:
-        return json.loads((self.root / "values.json").read_text())
+        values = json.loads((self.root / "values.json").read_text())
+        return {**values, **json.loads((self.root / "values-nginx.json").read_text())}
 
 
 def create_site_secrets(moto: Any, prefix: str) -> dict[str, str]:
@@ -244,8 +247,7 @@ def assert_site_checks_passed(run: Result) -> None:
 
 
 def assert_no_secret_in(run: Result, values: list[str]) -> None:
-    leaked = [v[:4] + "..." for v in values if v in run.stdout or v in run.stderr]
-    assert leaked == [], f"secret values in the output: {leaked}"
+    leaks.assert_no_secret_in(run.stdout + run.stderr, values)
 
 
 def check_site_variables(project: SiteProject, ansible: Any, moto: Any, *, db_password: str,
@@ -253,8 +255,8 @@ def check_site_variables(project: SiteProject, ansible: Any, moto: Any, *, db_pa
                          fleet: int) -> dict[str, Any]:
     """Run the checks on `project` and assert that the roles get what the account holds: the RDS
     endpoint (not the db CNAME, which verify-full would reject), the Redis primary over verified
-    TLS, the alert topic, the bucket, the secrets of Secrets Manager, the operator's files; and
-    that no secret value is in the output. Returns the values."""
+    TLS with its AUTH token, the alert topic, the bucket, the secrets of Secrets Manager, the
+    operator's files; and that no secret value is in the output. Returns the values."""
     env = project.env
     prefix = "ideation/" if env == "prod" else f"ideation/{env}/"
     sm = moto.client("secretsmanager")
@@ -262,7 +264,9 @@ def check_site_variables(project: SiteProject, ansible: Any, moto: Any, *, db_pa
                            for name in ("jwt/secret", "api/key"))
     run = project.run(ansible, extra=project.operator_vars())
     assert_site_checks_passed(run)
-    assert_no_secret_in(run, [db_password, jwt_secret, api_key, *site_secrets.values()])
+    redis_token = sm.get_secret_value(SecretId=f"{prefix}redis/auth_token")["SecretString"]
+    secrets = [db_password, redis_token, jwt_secret, api_key, *site_secrets.values()]
+    assert_no_secret_in(run, secrets)
     values = project.values()
     account = account_endpoints(moto, env)
     site = {suffix: site_secrets[prefix + suffix] for suffix in SITE_SECRETS}
@@ -277,6 +281,10 @@ def check_site_variables(project: SiteProject, ansible: Any, moto: Any, *, db_pa
     redis_url = f"rediss://{account['redis']}:6379/0?ssl_cert_reqs=required"
     assert values["api_redis_url"] == values["celery_redis_url"] == redis_url
     assert values["prometheus_redis_address"] == f"rediss://{account['redis']}:6379"
+    # Every Redis client sends the AUTH token of Secrets Manager, apart from the URL.
+    assert values["api_redis_password_sha256"] == sha256(redis_token)
+    assert values["celery_redis_password_sha256"] == sha256(redis_token)
+    assert values["prometheus_redis_password_sha256"] == sha256(redis_token)
     assert values["alertmanager_sns_topic_arn"] == account["topic"]
     assert values["api_s3_bucket"] == values["celery_s3_bucket"] == f"ideation-documents-{env}"
     secret_id = f"{prefix}db/password"
@@ -310,6 +318,11 @@ def check_site_variables(project: SiteProject, ansible: Any, moto: Any, *, db_pa
     assert (values["nginx_tls_mode"], values["nginx_letsencrypt_challenge"]) == (
         "letsencrypt", "dns-01-route53")
     assert values["nginx_letsencrypt_email"] == "ops@example.org"
+    # Never rate limited: loopback and the monitoring (private) and bastion (public) subnets,
+    # not the whole VPC (API, Celery and database addresses are limited like anyone).
+    net = {"prod": "10.0", "staging": "10.1"}[env]
+    assert values["nginx_ratelimit_allowlist"] == ["127.0.0.0/8", "::1/128"] + [
+        f"{net}.{n}.0/24" for n in (1, 2, 10, 11)]
     key = project.files["admin_key"].read_text().strip()
     assert values["common_operators"] == [{"name": "admin", "ssh_keys": [key], "sudo": True}]
     return values

@@ -11,9 +11,13 @@ import pytest
 pytestmark = pytest.mark.integration
 
 PREFIX = "ideation-dev"
+DOMAIN = "dev.ideation.example.com"
+DATA_NAMES = (f"db.{DOMAIN}.", f"cache.{DOMAIN}.")
 
 
-SECRETS = {f"ideation/dev/{n}" for n in ("db/password", "jwt/secret", "api/key")}
+SECRETS = {
+    f"ideation/dev/{n}" for n in ("db/password", "jwt/secret", "api/key", "redis/auth_token")
+}
 # What earlier releases made and provisioning now removes (playbooks/provision/retired.yml).
 RETIRED_USER = f"{PREFIX}-presign"
 RETIRED_SECRETS = ("ideation/dev/aws/access_key", "ideation/dev/aws/secret_key")
@@ -38,7 +42,23 @@ def legacy(moto_server: Any) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def provisioned(ansible: Any, legacy: dict[str, str]) -> Any:
+def legacy_public_names(moto_server: Any) -> str:
+    """An environment provisioned before the private zone: its public zone names the data
+    stores (the values are what they were: the endpoints)."""
+    r53 = moto_server.client("route53")
+    zone = r53.create_hosted_zone(Name=DOMAIN, CallerReference="legacy",
+                                  HostedZoneConfig={"Comment": "ideation dev",
+                                                    "PrivateZone": False})["HostedZone"]["Id"]
+    r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [
+        {"Action": "CREATE", "ResourceRecordSet": {
+            "Name": name, "Type": "CNAME", "TTL": 300,
+            "ResourceRecords": [{"Value": "old-endpoint.example.com"}]}}
+        for name in DATA_NAMES]})
+    return zone.removeprefix("/hostedzone/")
+
+
+@pytest.fixture(scope="module")
+def provisioned(ansible: Any, legacy: dict[str, str], legacy_public_names: str) -> Any:
     run = ansible.playbook("provision.yml", "dev")
     assert run.returncode == 0, run.tail(150)
     return run
@@ -62,6 +82,22 @@ def test_a_second_run_after_the_upgrade_changes_nothing(provisioned, ansible):
     run = ansible.playbook("provision.yml", "dev")
     assert run.returncode == 0, run.tail()
     assert run.changed == 0, run.changed_tasks()
+
+
+def record_names(moto: Any, zone: str) -> set[tuple[str, str]]:
+    sets = moto.client("route53").list_resource_record_sets(HostedZoneId=zone)
+    return {(r["Name"], r["Type"]) for r in sets["ResourceRecordSets"]}
+
+
+def test_the_upgrade_removes_the_data_stores_from_the_public_zone(
+        provisioned, moto_server, ansible, legacy_public_names):
+    outputs = json.loads((ansible.outputs / "dev.json").read_text())
+    assert outputs["hosted_zone_id"] == legacy_public_names  # the same public zone, kept
+    public = record_names(moto_server, legacy_public_names)
+    assert {(n, "CNAME") for n in DATA_NAMES} & public == set()
+    private = outputs["private_hosted_zone_id"]
+    assert private and private != legacy_public_names
+    assert {(n, "CNAME") for n in DATA_NAMES} <= record_names(moto_server, private)
 
 
 def test_dev_is_one_of_each_and_small(provisioned, moto_server):

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import leaks
 import pytest
 import site_vars
 import yaml
@@ -32,7 +33,12 @@ SIZES = {
     "monitoring": (2, 2),
     "bastion": (1, 1),
 }
-SECRETS = ("ideation/db/password", "ideation/jwt/secret", "ideation/api/key")
+SECRETS = (
+    "ideation/db/password",
+    "ideation/jwt/secret",
+    "ideation/api/key",
+    "ideation/redis/auth_token",
+)
 # A release id as deploy.yml would leave it on the pointer (docs/releases.md).
 DEPLOYED = "20261206T113336Z-9d465a0c1b2e"
 # Design section 3, subnet by subnet.
@@ -48,7 +54,7 @@ SUBNETS = {
 
 @pytest.fixture(scope="module")
 def provisioned(ansible: Any) -> Any:
-    run = ansible.playbook("provision.yml", "prod")
+    run = ansible.playbook("provision.yml", "prod", "-vvv")
     assert run.returncode == 0, run.tail(150)
     return run
 
@@ -271,8 +277,8 @@ def test_secrets_exist_with_generated_values_never_printed(
     listed = moto_server.client("secretsmanager").list_secrets()["SecretList"]
     assert sorted(s["Name"] for s in listed) == sorted(SECRETS)
     assert outputs["secrets"]["db_password"] == "ideation/db/password"
-    leaked = [n for n, v in values.items() if v in provisioned.stdout + provisioned.stderr]
-    assert leaked == []
+    # The run was -vvv: every module's arguments and results are in its output.
+    leaks.assert_no_secret_in(provisioned.stdout + provisioned.stderr, values.values())
 
 
 # -- data stores -----------------------------------------------------------------------------
@@ -323,6 +329,8 @@ def test_redis_as_section_6_says(moto_server, vpc_id, outputs):
     assert group["AutomaticFailover"] == "enabled"
     assert group["MultiAZ"] == "enabled"
     assert group["TransitEncryptionEnabled"] is True
+    # Clients must AUTH with the token of Secrets Manager (ideation/redis/auth_token).
+    assert group["AuthTokenEnabled"] is True
     assert group["AtRestEncryptionEnabled"] is True
     assert group["KmsKeyId"] == outputs["kms_key_arn"]
     assert group["SnapshotRetentionLimit"] == 5
@@ -580,18 +588,21 @@ def test_the_connection_and_error_rate_alarms_cross_their_thresholds(moto_server
     assert alarm_state(cloudwatch, errors, [0.0] * 5, at(8)) == "OK"
 
 
-def test_dns_records_and_health_check_of_section_8(moto_server, outputs):
-    r53 = moto_server.client("route53")
-    zone = outputs["hosted_zone_id"]
-    records = {
+def zone_records(r53: Any, zone: str) -> dict[tuple[str, str], list[str]]:
+    return {
         (r["Name"], r["Type"]): sorted(v["Value"] for v in r.get("ResourceRecords", []))
         for r in r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
     }
+
+
+def test_dns_records_and_health_check_of_section_8(moto_server, outputs):
+    r53 = moto_server.client("route53")
+    zone = outputs["hosted_zone_id"]
+    assert r53.get_hosted_zone(Id=zone)["HostedZone"]["Config"]["PrivateZone"] is False
+    records = zone_records(r53, zone)
     nginx_ips = sorted(outputs["elastic_ips"][f"{PREFIX}-nginx-{n}"] for n in (1, 2))
     assert records[(f"{DOMAIN}.", "A")] == nginx_ips
     assert records[(f"api.{DOMAIN}.", "A")] == nginx_ips
-    assert records[(f"db.{DOMAIN}.", "CNAME")] == [outputs["database"]["address"]]
-    assert records[(f"cache.{DOMAIN}.", "CNAME")] == [outputs["redis"]["primary_address"]]
     checks = r53.list_health_checks()["HealthChecks"]
     assert len(checks) == 1
     config = checks[0]["HealthCheckConfig"]
@@ -606,6 +617,22 @@ def test_dns_records_and_health_check_of_section_8(moto_server, outputs):
     ][0]
     assert alarm["Dimensions"] == [{"Name": "HealthCheckId", "Value": checks[0]["Id"]}]
     assert alarm["AlarmActions"] == [outputs["alert_topic_arn"]]
+
+
+def test_the_data_stores_are_named_in_the_vpc_only(moto_server, outputs, vpc_id):
+    """Public DNS does not say where the database and cache are: their names live in a private
+    zone of the same domain, answered only inside the VPC."""
+    r53 = moto_server.client("route53")
+    public = zone_records(r53, outputs["hosted_zone_id"])
+    assert [name for name, _ in public if name.startswith(("db.", "cache."))] == []
+    private = r53.get_hosted_zone(Id=outputs["private_hosted_zone_id"])
+    assert private["HostedZone"]["Name"] == f"{DOMAIN}."
+    assert private["HostedZone"]["Config"]["PrivateZone"] is True
+    assert private["VPCs"] == [{"VPCRegion": "us-east-1", "VPCId": vpc_id}]
+    records = zone_records(r53, outputs["private_hosted_zone_id"])
+    assert records[(f"db.{DOMAIN}.", "CNAME")] == [outputs["database"]["address"]]
+    assert records[(f"cache.{DOMAIN}.", "CNAME")] == [outputs["redis"]["primary_address"]]
+    assert not {(f"{DOMAIN}.", "A"), (f"api.{DOMAIN}.", "A")} & set(records)
 
 
 def test_certificate_validated_through_dns(moto_server, outputs):

@@ -41,10 +41,13 @@ def staging_outputs(moto_server: Any, db_password: str) -> dict[str, Any]:
         DBInstanceIdentifier=f"{PREFIX}-db", DBInstanceClass="db.t3.medium", Engine="postgres",
         EngineVersion="16.4", AllocatedStorage=100, DBName="ideation_db",
         MasterUsername="ideation_user", MasterUserPassword=db_password, Port=5432)
+    redis_token = secrets.token_urlsafe(40)
+    moto_server.client("secretsmanager").create_secret(
+        Name=f"{SECRET_PREFIX}redis/auth_token", SecretString=redis_token)
     moto_server.client("elasticache").create_replication_group(
         ReplicationGroupId=f"{PREFIX}-redis", ReplicationGroupDescription="staging",
         Engine="redis", CacheNodeType="cache.t4g.medium", NumCacheClusters=3,
-        TransitEncryptionEnabled=True)
+        TransitEncryptionEnabled=True, AuthToken=redis_token)
     moto_server.client("sns").create_topic(Name=f"{PREFIX}-alerts")
     account = site_vars.account_endpoints(moto_server, ENV)
     return {
@@ -52,7 +55,7 @@ def staging_outputs(moto_server: Any, db_password: str) -> dict[str, Any]:
         "region": "us-east-1",
         "documents_bucket": f"ideation-documents-{ENV}",
         "secrets": {name: f"{SECRET_PREFIX}{name.replace('_', '/', 1)}"
-                    for name in ("db_password", "jwt_secret", "api_key")},
+                    for name in ("db_password", "jwt_secret", "api_key", "redis_auth_token")},
         "database": {"identifier": f"{PREFIX}-db", "address": account["database"], "port": 5432,
                      "name": "ideation_db", "user": "ideation_user"},
         "redis": {"id": f"{PREFIX}-redis", "primary_address": account["redis"],

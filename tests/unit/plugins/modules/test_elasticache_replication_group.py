@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import boto3
@@ -197,3 +198,60 @@ def test_busy_group_is_waited_for_not_modified(network, capsys):
     assert result["failed"] is True
     assert "Timed out waiting" in result["msg"]
     assert describe()[0]["Description"] == "test Redis"
+
+
+TOKEN = "Redis-AUTH-token-0123456789abcdef"
+
+
+def test_a_group_created_with_a_token_requires_auth_and_converges(network, capsys):
+    created = run_module(module, args(network, auth_token=TOKEN), capsys, diff=True)
+    assert created["changed"] is True, created
+    assert describe()[0]["AuthTokenEnabled"] is True
+    again = run_module(module, args(network, auth_token=TOKEN), capsys, check_mode=True)
+    assert again["changed"] is False, again
+    assert TOKEN not in json.dumps([created, again])
+
+
+def test_a_group_without_auth_gets_the_token_once(network, capsys):
+    run_module(module, args(network), capsys)
+    assert describe()[0]["AuthTokenEnabled"] is False
+    planned = run_module(module, args(network, auth_token=TOKEN), capsys, check_mode=True,
+                         diff=True)
+    assert planned["changed"] is True
+    assert planned["diff"]["after"] == {"auth_token_enabled": True,
+                                        "auth_token_update_strategy": "ROTATE"}
+    assert describe()[0]["AuthTokenEnabled"] is False
+    added = run_module(module, args(network, auth_token=TOKEN), capsys)
+    assert added["changed"] is True and describe()[0]["AuthTokenEnabled"] is True
+    assert run_module(module, args(network, auth_token=TOKEN), capsys)["changed"] is False
+    assert TOKEN not in json.dumps([planned, added])
+
+
+def test_a_strategy_rotates_every_time_and_delete_turns_auth_off(network, capsys):
+    run_module(module, args(network, auth_token=TOKEN), capsys)
+    rotate = args(network, auth_token=TOKEN[::-1], auth_token_update_strategy="ROTATE")
+    assert run_module(module, rotate, capsys)["changed"] is True
+    assert run_module(module, rotate, capsys)["changed"] is True  # ElastiCache cannot compare
+    off = args(network, auth_token_update_strategy="DELETE")
+    assert run_module(module, off, capsys)["changed"] is True
+    assert describe()[0]["AuthTokenEnabled"] is False
+    assert run_module(module, off, capsys)["changed"] is False
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"auth_token": "short"}, "auth_token must be 16-128 printable ASCII characters"),
+        ({"auth_token": "a" * 20 + "@"}, "without spaces, @"),
+        ({"auth_token": TOKEN, "transit_encryption": False}, "auth_token needs transit_encryption"),
+        ({"auth_token_update_strategy": "SET"}, "SET needs auth_token"),
+        ({"auth_token": TOKEN, "auth_token_update_strategy": "DELETE"},
+         "DELETE takes no auth_token"),
+    ],
+)
+def test_bad_tokens_fail_before_any_call(network, capsys, overrides, message):
+    result = run_module(module, args(network, **overrides), capsys)
+    assert result["failed"] is True
+    assert message in result["msg"]
+    assert describe() == []
+    assert "a" * 20 + "@" not in json.dumps(result)
