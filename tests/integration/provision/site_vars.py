@@ -249,7 +249,8 @@ def assert_no_secret_in(run: Result, values: list[str]) -> None:
 
 
 def check_site_variables(project: SiteProject, ansible: Any, moto: Any, *, db_password: str,
-                         site_secrets: dict[str, str], max_connections: int,
+                         db_master_password: str, site_secrets: dict[str, str],
+                         max_connections: int,
                          fleet: int) -> dict[str, Any]:
     """Run the checks on `project` and assert that the roles get what the account holds: the RDS
     endpoint (not the db CNAME, which verify-full would reject), the Redis primary over verified
@@ -258,7 +259,7 @@ def check_site_variables(project: SiteProject, ansible: Any, moto: Any, *, db_pa
     env = project.env
     run = project.run(ansible, extra=project.operator_vars())
     assert_site_checks_passed(run)
-    assert_no_secret_in(run, [db_password, *site_secrets.values()])
+    assert_no_secret_in(run, [db_password, db_master_password, *site_secrets.values()])
     values = project.values()
     account = account_endpoints(moto, env)
     prefix = "ideation/" if env == "prod" else f"ideation/{env}/"
@@ -284,7 +285,11 @@ def check_site_variables(project: SiteProject, ansible: Any, moto: Any, *, db_pa
     assert values["pgbouncer_fleet_size"] == fleet
     assert values["pgbouncer_user_names"] == ["ideation_user"]
     assert values["pgbouncer_user_password_sha256"] == [sha256(db_password)]
-    assert values["postgres_bootstrap_login_password_sha256"] == sha256(db_password)
+    # The bootstrap logs in as the RDS master user and gives the application user its password;
+    # PgBouncer and the apps know only the latter.
+    assert values["postgres_bootstrap_login_user"] == "ideation_admin"
+    assert values["postgres_bootstrap_login_password_sha256"] == sha256(db_master_password)
+    assert values["postgres_bootstrap_user"] == "ideation_user"
     assert values["postgres_bootstrap_password_sha256"] == sha256(db_password)
     exporter = sha256(site["pgbouncer/exporter_password"])
     assert values["pgbouncer_exporter_password_sha256"] == exporter

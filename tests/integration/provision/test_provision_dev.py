@@ -35,7 +35,8 @@ def test_dev_is_one_of_each_and_small(provisioned, moto_server):
     names = {s["Name"] for s in moto_server.client("secretsmanager").list_secrets()["SecretList"]}
     assert names == {
         f"ideation/dev/{n}"
-        for n in ("db/password", "jwt/secret", "api/key", "aws/access_key", "aws/secret_key")
+        for n in ("db/password", "db/master_password", "jwt/secret", "api/key", "aws/access_key",
+                  "aws/secret_key")
     }
 
 
