@@ -710,6 +710,7 @@ def secretsmanager():
 
 
 DB_SECRET = "ideation/dev/db/password"
+DB_MASTER_SECRET = "ideation/dev/db/master_password"
 POSTGRES = "ideation-dev-postgres"
 
 
@@ -720,6 +721,47 @@ def server_accepts(password: str) -> bool:
          "ideation_user", "-d", "ideation_db", "-Atc", "SELECT 1"],  # local socket: scram too
         capture_output=True, text=True, timeout=60, check=False)
     return result.returncode == 0
+
+
+def stages(sm, secret_id: str) -> set[str]:
+    versions = sm.describe_secret(SecretId=secret_id)["VersionIdsToStages"]
+    return {stage for labels in versions.values() for stage in labels}
+
+
+@pytest.mark.integration
+def test_rotate_secrets_leaves_awscurrent_working_when_the_server_refuses(fleet):
+    """The server refuses the change (the master password in Secrets Manager is not the
+    server's): AWSCURRENT is unchanged and still logs in, the new password waits as AWSPENDING,
+    a new run will not start over it, and abandoning drops it."""
+    sm = secretsmanager()
+    before = sm.get_secret_value(SecretId=DB_SECRET)["SecretString"]
+    master = sm.get_secret_value(SecretId=DB_MASTER_SECRET)["SecretString"]
+    sm.put_secret_value(SecretId=DB_MASTER_SECRET, SecretString="not-the-servers-master-7c1d")
+    try:
+        run = playbook("rotate-secrets.yml", env=twin_env())
+    finally:
+        sm.put_secret_value(SecretId=DB_MASTER_SECRET, SecretString=master)
+    assert run.returncode != 0
+    assert f"AWSCURRENT of {DB_SECRET} is unchanged" in run.stdout, run.tail()
+    assert "password authentication failed" in run.stdout, run.tail()
+    assert sm.get_secret_value(SecretId=DB_SECRET)["SecretString"] == before
+    pending = sm.get_secret_value(SecretId=DB_SECRET, VersionStage="AWSPENDING")["SecretString"]
+    assert pending != before
+    assert server_accepts(before) and not server_accepts(pending)
+    for host in fleet.api:
+        assert fleet.ready(host) == 200, host
+
+    again = playbook("rotate-secrets.yml", env=twin_env())
+    assert again.returncode != 0
+    assert "is half done" in again.stdout, again.tail()
+
+    abandon = playbook("rotate-secrets.yml", *extra(rotate_abandon=True), env=twin_env())
+    assert abandon.returncode == 0, abandon.tail()
+    assert "AWSPENDING" not in stages(sm, DB_SECRET)
+    assert sm.get_secret_value(SecretId=DB_SECRET)["SecretString"] == before
+    assert server_accepts(before)
+    for out in (run, again, abandon):
+        assert before not in out.stdout and pending not in out.stdout and master not in out.stdout
 
 
 @pytest.mark.integration
@@ -737,6 +779,7 @@ def test_rotate_secrets_changes_the_password_with_no_failed_request(fleet):
     assert after != before
     assert sm.get_secret_value(SecretId=DB_SECRET, VersionStage="AWSPREVIOUS")[
         "SecretString"] == before
+    assert "AWSPENDING" not in stages(sm, DB_SECRET)
     assert server_accepts(after) and not server_accepts(before)
     for host in fleet.api:
         assert fleet.ready(host) == 200, host
