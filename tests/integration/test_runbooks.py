@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -21,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import free_port
 
 # The dev twin is one per machine: with test_dev_twin.py, in one pytest-xdist worker.
 pytestmark = pytest.mark.xdist_group("dev-twin")
@@ -96,6 +96,13 @@ MASTER_SECRET = "ideation/dev/db/master_password"
 APP_PASSWORD = "current-app-password-4f1c"
 MASTER_PASSWORD = "current-master-password-9b2e"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @dataclass
