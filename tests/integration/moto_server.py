@@ -20,6 +20,9 @@ moto 5.2 differs from AWS in ways that break correct automation, not merely unte
   AWS accepts an ID or an ARN.
 * UpdateSecurityGroupRuleDescriptionsIngress and ...Egress answer an empty result; AWS answers
   Return=true, which ec2_security_group reads when a rule's description changes.
+* UpdateSecretVersionStage moves the AWSCURRENT label but GetSecretValue without a stage or
+  version (and DescribeSecret) still answers the old version; AWS answers the version that holds
+  AWSCURRENT, which the rotation runbook's staged rotation relies on.
 
 * CreateLaunchTemplateVersion stores UserData as a plain string, so a group launching from
   that version (2 or later) crashes moto; AWS launches it. The user data is kept base64-typed.
@@ -257,6 +260,27 @@ def _patch_kms_deletion_by_arn() -> None:
         functools.update_wrapper(by_any_id, original)
         by_any_id._fidelity_patch = True  # type: ignore[attr-defined]
         setattr(KmsBackend, name, by_any_id)
+
+
+def _patch_secret_current_stage_move() -> None:
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    original = SecretsManagerBackend.update_secret_version_stage
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    def update_secret_version_stage(self: Any, secret_id: str, version_stage: str,
+                                    remove_from_version_id: str,
+                                    move_to_version_id: str) -> Any:
+        answer = original(self, secret_id, version_stage, remove_from_version_id,
+                          move_to_version_id)
+        if version_stage == "AWSCURRENT" and move_to_version_id:
+            self.secrets[secret_id].set_default_version_id(move_to_version_id)
+        return answer
+
+    functools.update_wrapper(update_secret_version_stage, original)
+    update_secret_version_stage._fidelity_patch = True  # type: ignore[attr-defined]
+    SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage
 
 
 def _patch_rule_description_updates() -> None:
@@ -783,6 +807,7 @@ def apply_fidelity_patches() -> None:
     _add_delete_cache_subnet_group()
     _add_list_service_specific_credentials()
     _patch_rule_description_updates()
+    _patch_secret_current_stage_move()
     _patch_launch_template_version_user_data()
     _patch_asg_launch_template_settings()
     _patch_group_capacity()

@@ -43,6 +43,28 @@ def test_a_rule_description_update_answers_return_true() -> None:
         assert ranges == [{"CidrIp": "10.0.0.0/8", "Description": "new"}]
 
 
+def test_moving_awscurrent_changes_the_value_a_plain_read_answers() -> None:
+    """A staged rotation: the pending value is read only by its stage until AWSCURRENT moves to
+    it; then a read without a stage answers it and AWSPREVIOUS the old one (as AWS documents)."""
+    apply_fidelity_patches()
+    with mock_aws():
+        sm = boto3.client("secretsmanager", region_name=REGION)
+        old = sm.create_secret(Name="db", SecretString="old")["VersionId"]
+        new = sm.put_secret_value(SecretId="db", SecretString="new",
+                                  VersionStages=["AWSPENDING"])["VersionId"]
+        assert sm.get_secret_value(SecretId="db")["SecretString"] == "old"
+        assert sm.get_secret_value(SecretId="db", VersionStage="AWSPENDING")[
+            "SecretString"] == "new"
+        sm.update_secret_version_stage(SecretId="db", VersionStage="AWSCURRENT",
+                                       MoveToVersionId=new, RemoveFromVersionId=old)
+        assert sm.get_secret_value(SecretId="db")["SecretString"] == "new"
+        assert sm.get_secret_value(SecretId="db")["VersionId"] == new
+        assert sm.get_secret_value(SecretId="db", VersionStage="AWSPREVIOUS")[
+            "SecretString"] == "old"
+        assert sm.describe_secret(SecretId="db")["VersionIdsToStages"][new] == [
+            "AWSPENDING", "AWSCURRENT"]
+
+
 def test_an_asg_launches_from_launch_template_version_2_with_its_settings() -> None:
     """A version 2+ with user data crashed moto when a group launched from it; instances lacked
     the template's instance profile and metadata options. AWS applies the whole version."""

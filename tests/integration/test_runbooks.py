@@ -1,7 +1,8 @@
 """The runbooks of playbooks/runbooks/ (docs/runbooks/), run for real.
 
 - db-restore.yml against moto (the moto_server fixture): a point-in-time restore into a new
-  instance, its refusals, and the cut-over by renaming.
+  instance, its refusals, and the cut-over by renaming, which first sets the current application
+  password on the restored instance (a throwaway PostgreSQL on 127.0.0.1 stands in for it).
 - patch.yml and deploy.yml on the dev twin, under load: a bounded load generator
   (tests/integration/loadgen.py) sends requests through nginx on 127.0.0.1 while the runbook
   runs, and every request must succeed.
@@ -12,7 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
+import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +85,87 @@ def rds(moto_server):
         MasterUserPassword="not-a-real-password", BackupRetentionPeriod=1, DBName="ideation_db",
         Tags=[{"Key": "Environment", "Value": "dev"}, {"Key": "Project", "Value": "ideation"}],
     )
+    sm = moto_server.client("secretsmanager")
+    sm.create_secret(Name=APP_SECRET, SecretString=APP_PASSWORD)
+    sm.create_secret(Name=MASTER_SECRET, SecretString=MASTER_PASSWORD)
     return client
+
+
+APP_SECRET = "ideation/dev/db/password"
+MASTER_SECRET = "ideation/dev/db/master_password"
+APP_PASSWORD = "current-app-password-4f1c"
+MASTER_PASSWORD = "current-master-password-9b2e"
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LocalPostgres:
+    """A throwaway PostgreSQL server on 127.0.0.1, run as the postgres user."""
+
+    port: int
+    socket_dir: Path
+
+    def sql(self, statement: str, user: str = "postgres", password: str | None = None,
+            host: str | None = None) -> subprocess.CompletedProcess:
+        env = dict(os.environ, PGPASSWORD=password or "", PGCONNECT_TIMEOUT="5")
+        return subprocess.run(
+            ["runuser", "-u", "postgres", "--", "env", f"PGPASSWORD={password or ''}",
+             str(PG_BIN / "psql"), "-X", "-At", "-h", host or str(self.socket_dir),
+             "-p", str(self.port), "-U", user, "-d", "ideation_db", "-c", statement],
+            capture_output=True, text=True, env=env, timeout=30, check=False)
+
+    def accepts(self, user: str, password: str) -> bool:
+        return self.sql("SELECT 1", user=user, password=password, host="127.0.0.1").returncode == 0
+
+
+@pytest.fixture(scope="module")
+def restored_postgres():
+    """What a point-in-time restore of the dev database holds: the master user and the
+    application user, with the passwords of the restore time."""
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip("PostgreSQL 15 is not installed (scripts/ensure-system-packages installs it)")
+    base = Path(tempfile.mkdtemp(prefix="ideation-restore-pg-"))
+    shutil.chown(base, "postgres", "postgres")
+    data, port = base / "data", free_port()
+
+    def as_postgres(*argv: str) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True,
+                       capture_output=True, text=True, timeout=120)
+
+    as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
+                "--auth-host=scram-sha-256")
+    as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"), "-o",
+                f"-p {port} -k {base} -c listen_addresses=127.0.0.1", "start")
+    server = LocalPostgres(port, base)
+    try:
+        for statement in (
+            "CREATE ROLE ideation_admin LOGIN CREATEDB CREATEROLE PASSWORD 'restore-time-master'",
+            "CREATE ROLE ideation_user LOGIN PASSWORD 'restore-time-app'",
+        ):
+            subprocess.run(["runuser", "-u", "postgres", "--", str(PG_BIN / "psql"), "-X", "-h",
+                            str(base), "-p", str(port), "-d", "postgres", "-c", statement],
+                           check=True, capture_output=True, timeout=30)
+        subprocess.run(["runuser", "-u", "postgres", "--", str(PG_BIN / "createdb"), "-h",
+                        str(base), "-p", str(port), "-O", "ideation_admin", "ideation_db"],
+                       check=True, capture_output=True, timeout=30)
+        yield server
+    finally:
+        subprocess.run(["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(data),
+                        "-m", "immediate", "stop"], check=False, capture_output=True, timeout=60)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def cutover_check(server: LocalPostgres) -> dict[str, object]:
+    """Send the cut-over's password check to the stand-in of the restored instance."""
+    return {"restore_check_host": "localhost", "restore_check_address": "127.0.0.1",
+            "restore_check_port": server.port, "postgres_bootstrap_ssl_mode": "disable"}
 
 
 def instances(client) -> dict[str, dict]:
@@ -142,15 +226,26 @@ def test_db_restore_refuses_without_automated_backups(moto_server, rds, tmp_path
 
 @pytest.mark.integration
 def test_db_restore_cutover_gives_the_restored_instance_the_source_name(moto_server, rds,
+                                                                        restored_postgres,
                                                                         tmp_path):
     first = playbook("db-restore.yml", *extra(restore_target="restored-2",
                                               runbook_report_dir=str(tmp_path)),
                      env=moto_server.env())
     assert first.returncode == 0, first.tail()
+    # The runbook gives the restored instance the current master password (ModifyDBInstance);
+    # moto records it, the stand-in applies it as RDS would.
+    restored_postgres.sql(f"ALTER ROLE ideation_admin PASSWORD '{MASTER_PASSWORD}'")
+    restored_postgres.sql("ALTER ROLE ideation_user PASSWORD 'restore-time-app'")
+    assert not restored_postgres.accepts("ideation_user", APP_PASSWORD)
     cutover = playbook("db-restore.yml", *extra(restore_target="restored-2", restore_cutover=True,
-                                                runbook_report_dir=str(tmp_path)),
+                                                runbook_report_dir=str(tmp_path),
+                                                **cutover_check(restored_postgres)),
                        env=moto_server.env())
     assert cutover.returncode == 0, cutover.tail()
+    # The restored instance takes the password PgBouncer has (AWSCURRENT), not its restore time's.
+    assert restored_postgres.accepts("ideation_user", APP_PASSWORD)
+    assert not restored_postgres.accepts("ideation_user", "restore-time-app")
+    assert APP_PASSWORD not in cutover.stdout and MASTER_PASSWORD not in cutover.stdout
     found = instances(rds)
     assert "restored-2" not in found
     assert SOURCE in found
@@ -159,6 +254,30 @@ def test_db_restore_cutover_gives_the_restored_instance_the_source_name(moto_ser
     tags = {t["Key"]: t["Value"] for t in rds.list_tags_for_resource(
         ResourceName=found[SOURCE]["DBInstanceArn"])["TagList"]}
     assert tags.get("RestoredFrom") == SOURCE, "the instance named like the source is the restore"
+
+
+@pytest.mark.integration
+def test_db_restore_refuses_to_cut_over_when_the_restored_instance_refuses_the_password(
+        moto_server, rds, restored_postgres, tmp_path):
+    """The restored instance does not let the master user in with the password Secrets Manager
+    holds (here: RDS never applied it): no rename, PgBouncer stays on the live instance."""
+    restored_postgres.sql("ALTER ROLE ideation_admin PASSWORD 'restore-time-master'")
+    restored_postgres.sql("ALTER ROLE ideation_user PASSWORD 'restore-time-app'")
+    first = playbook("db-restore.yml", *extra(restore_target="restored-3",
+                                              runbook_report_dir=str(tmp_path)),
+                     env=moto_server.env())
+    assert first.returncode == 0, first.tail()
+    before = set(instances(rds))
+    cutover = playbook("db-restore.yml", *extra(restore_target="restored-3", restore_cutover=True,
+                                                runbook_report_dir=str(tmp_path),
+                                                **cutover_check(restored_postgres)),
+                       env=moto_server.env())
+    assert cutover.returncode != 0
+    assert "Not cutting over: the restored instance restored-3" in cutover.stdout, cutover.tail()
+    assert "password authentication failed" in cutover.stdout
+    assert set(instances(rds)) == before == {SOURCE, "restored-3"}
+    assert not restored_postgres.accepts("ideation_user", APP_PASSWORD)
+    assert APP_PASSWORD not in cutover.stdout and MASTER_PASSWORD not in cutover.stdout
 
 
 # --- patch.yml and deploy.yml on the dev twin, under load ------------------------------------
@@ -598,6 +717,7 @@ def secretsmanager():
 
 
 DB_SECRET = "ideation/dev/db/password"
+DB_MASTER_SECRET = "ideation/dev/db/master_password"
 POSTGRES = "ideation-dev-postgres"
 
 
@@ -608,6 +728,47 @@ def server_accepts(password: str) -> bool:
          "ideation_user", "-d", "ideation_db", "-Atc", "SELECT 1"],  # local socket: scram too
         capture_output=True, text=True, timeout=60, check=False)
     return result.returncode == 0
+
+
+def stages(sm, secret_id: str) -> set[str]:
+    versions = sm.describe_secret(SecretId=secret_id)["VersionIdsToStages"]
+    return {stage for labels in versions.values() for stage in labels}
+
+
+@pytest.mark.integration
+def test_rotate_secrets_leaves_awscurrent_working_when_the_server_refuses(fleet):
+    """The server refuses the change (the master password in Secrets Manager is not the
+    server's): AWSCURRENT is unchanged and still logs in, the new password waits as AWSPENDING,
+    a new run will not start over it, and abandoning drops it."""
+    sm = secretsmanager()
+    before = sm.get_secret_value(SecretId=DB_SECRET)["SecretString"]
+    master = sm.get_secret_value(SecretId=DB_MASTER_SECRET)["SecretString"]
+    sm.put_secret_value(SecretId=DB_MASTER_SECRET, SecretString="not-the-servers-master-7c1d")
+    try:
+        run = playbook("rotate-secrets.yml", env=twin_env())
+    finally:
+        sm.put_secret_value(SecretId=DB_MASTER_SECRET, SecretString=master)
+    assert run.returncode != 0
+    assert f"AWSCURRENT of {DB_SECRET} is unchanged" in run.stdout, run.tail()
+    assert "password authentication failed" in run.stdout, run.tail()
+    assert sm.get_secret_value(SecretId=DB_SECRET)["SecretString"] == before
+    pending = sm.get_secret_value(SecretId=DB_SECRET, VersionStage="AWSPENDING")["SecretString"]
+    assert pending != before
+    assert server_accepts(before) and not server_accepts(pending)
+    for host in fleet.api:
+        assert fleet.ready(host) == 200, host
+
+    again = playbook("rotate-secrets.yml", env=twin_env())
+    assert again.returncode != 0
+    assert "is half done" in again.stdout, again.tail()
+
+    abandon = playbook("rotate-secrets.yml", *extra(rotate_abandon=True), env=twin_env())
+    assert abandon.returncode == 0, abandon.tail()
+    assert "AWSPENDING" not in stages(sm, DB_SECRET)
+    assert sm.get_secret_value(SecretId=DB_SECRET)["SecretString"] == before
+    assert server_accepts(before)
+    for out in (run, again, abandon):
+        assert before not in out.stdout and pending not in out.stdout and master not in out.stdout
 
 
 @pytest.mark.integration
@@ -625,6 +786,7 @@ def test_rotate_secrets_changes_the_password_with_no_failed_request(fleet):
     assert after != before
     assert sm.get_secret_value(SecretId=DB_SECRET, VersionStage="AWSPREVIOUS")[
         "SecretString"] == before
+    assert "AWSPENDING" not in stages(sm, DB_SECRET)
     assert server_accepts(after) and not server_accepts(before)
     for host in fleet.api:
         assert fleet.ready(host) == 200, host

@@ -251,7 +251,8 @@ def assert_no_secret_in(run: Result, values: list[str]) -> None:
 
 
 def check_site_variables(project: SiteProject, ansible: Any, moto: Any, *, db_password: str,
-                         site_secrets: dict[str, str], max_connections: int,
+                         db_master_password: str, site_secrets: dict[str, str],
+                         max_connections: int,
                          fleet: int) -> dict[str, Any]:
     """Run the checks on `project` and assert that the roles get what the account holds: the RDS
     endpoint (not the db CNAME, which verify-full would reject), the Redis primary over verified
@@ -265,7 +266,8 @@ def check_site_variables(project: SiteProject, ansible: Any, moto: Any, *, db_pa
     run = project.run(ansible, extra=project.operator_vars())
     assert_site_checks_passed(run)
     redis_token = sm.get_secret_value(SecretId=f"{prefix}redis/auth_token")["SecretString"]
-    secrets = [db_password, redis_token, jwt_secret, api_key, *site_secrets.values()]
+    secrets = [db_password, db_master_password, redis_token, jwt_secret, api_key,
+               *site_secrets.values()]
     assert_no_secret_in(run, secrets)
     values = project.values()
     account = account_endpoints(moto, env)
@@ -295,7 +297,11 @@ def check_site_variables(project: SiteProject, ansible: Any, moto: Any, *, db_pa
     assert values["pgbouncer_fleet_size"] == fleet
     assert values["pgbouncer_user_names"] == ["ideation_user"]
     assert values["pgbouncer_user_password_sha256"] == [sha256(db_password)]
-    assert values["postgres_bootstrap_login_password_sha256"] == sha256(db_password)
+    # The bootstrap logs in as the RDS master user and gives the application user its password;
+    # PgBouncer and the apps know only the latter.
+    assert values["postgres_bootstrap_login_user"] == "ideation_admin"
+    assert values["postgres_bootstrap_login_password_sha256"] == sha256(db_master_password)
+    assert values["postgres_bootstrap_user"] == "ideation_user"
     assert values["postgres_bootstrap_password_sha256"] == sha256(db_password)
     exporter = sha256(site["pgbouncer/exporter_password"])
     assert values["pgbouncer_exporter_password_sha256"] == exporter

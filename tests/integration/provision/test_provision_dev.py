@@ -16,7 +16,8 @@ DATA_NAMES = (f"db.{DOMAIN}.", f"cache.{DOMAIN}.")
 
 
 SECRETS = {
-    f"ideation/dev/{n}" for n in ("db/password", "jwt/secret", "api/key", "redis/auth_token")
+    f"ideation/dev/{n}"
+    for n in ("db/password", "db/master_password", "jwt/secret", "api/key", "redis/auth_token")
 }
 # What earlier releases made and provisioning now removes (playbooks/provision/retired.yml).
 RETIRED_USER = f"{PREFIX}-presign"

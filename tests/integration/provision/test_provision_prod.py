@@ -35,6 +35,7 @@ SIZES = {
 }
 SECRETS = (
     "ideation/db/password",
+    "ideation/db/master_password",
     "ideation/jwt/secret",
     "ideation/api/key",
     "ideation/redis/auth_token",
@@ -300,7 +301,8 @@ def test_database_as_section_5_says(moto_server, vpc_id, outputs):
     assert db["KmsKeyId"] == outputs["kms_key_arn"]
     assert db["PubliclyAccessible"] is False
     assert db["DBName"] == "ideation_db"
-    assert db["MasterUsername"] == "ideation_user"
+    # The master user is not the application's (ideation_user, created by postgres_bootstrap).
+    assert db["MasterUsername"] == "ideation_admin"
     assert [g["VpcSecurityGroupId"] for g in db["VpcSecurityGroups"]] == [
         sg_ids(moto_server, vpc_id)["database"]
     ]
@@ -736,11 +738,13 @@ def site_project(provisioned, outputs, tmp_path_factory):
 
 def test_site_variables_fit_the_roles_and_the_provisioned_account(site_project, ansible,
                                                                   moto_server):
-    db_password = moto_server.client("secretsmanager").get_secret_value(
-        SecretId="ideation/db/password")["SecretString"]
+    sm = moto_server.client("secretsmanager")
+    db_password = sm.get_secret_value(SecretId="ideation/db/password")["SecretString"]
+    master = sm.get_secret_value(SecretId="ideation/db/master_password")["SecretString"]
     site_secrets = site_vars.create_site_secrets(moto_server, "ideation/")
     # api and celery ASG maximums 10 + 10; max_connections 600 (aws.yml).
     site_vars.check_site_variables(site_project, ansible, moto_server, db_password=db_password,
+                                   db_master_password=master,
                                    site_secrets=site_secrets, max_connections=600, fleet=20)
 
 

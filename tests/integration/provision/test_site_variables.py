@@ -35,12 +35,20 @@ def db_password(moto_server: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def staging_outputs(moto_server: Any, db_password: str) -> dict[str, Any]:
+def db_master_password(moto_server: Any) -> str:
+    password = secrets.token_urlsafe(30)
+    moto_server.client("secretsmanager").create_secret(
+        Name=f"{SECRET_PREFIX}db/master_password", SecretString=password)
+    return password
+
+
+@pytest.fixture(scope="module")
+def staging_outputs(moto_server: Any, db_master_password: str) -> dict[str, Any]:
     """Staging's data stores in moto, and the outputs provisioning would record for them."""
     moto_server.client("rds").create_db_instance(
         DBInstanceIdentifier=f"{PREFIX}-db", DBInstanceClass="db.t3.medium", Engine="postgres",
         EngineVersion="16.4", AllocatedStorage=100, DBName="ideation_db",
-        MasterUsername="ideation_user", MasterUserPassword=db_password, Port=5432)
+        MasterUsername="ideation_admin", MasterUserPassword=db_master_password, Port=5432)
     redis_token = secrets.token_urlsafe(40)
     moto_server.client("secretsmanager").create_secret(
         Name=f"{SECRET_PREFIX}redis/auth_token", SecretString=redis_token)
@@ -72,10 +80,12 @@ def staging(staging_outputs: dict[str, Any], tmp_path_factory: pytest.TempPathFa
     return project
 
 
-def test_staging_roles_get_what_the_account_holds(staging, ansible, moto_server, db_password):
+def test_staging_roles_get_what_the_account_holds(staging, ansible, moto_server, db_password,
+                                                  db_master_password):
     site_secrets = site_vars.create_site_secrets(moto_server, SECRET_PREFIX)
     # api and celery ASG maximums 5 + 5; max_connections 300 (aws.yml).
     site_vars.check_site_variables(staging, ansible, moto_server, db_password=db_password,
+                                   db_master_password=db_master_password,
                                    site_secrets=site_secrets, max_connections=300, fleet=10)
 
 

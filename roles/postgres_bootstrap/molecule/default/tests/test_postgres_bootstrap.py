@@ -37,11 +37,52 @@ def master(host, sql: str):
 def test_database_user_and_privileges(host):
     result = master(
         host,
-        "SELECT has_database_privilege('ideation_user', 'ideation_db', 'CONNECT,CREATE,TEMP'),"
-        " (SELECT rolcanlogin AND NOT rolsuper FROM pg_roles WHERE rolname = 'ideation_user')",
+        "SELECT has_database_privilege('ideation_user', 'ideation_db', 'CONNECT,TEMP'),"
+        " has_database_privilege('ideation_user', 'ideation_db', 'CREATE'),"
+        " (SELECT rolcanlogin FROM pg_roles WHERE rolname = 'ideation_user')",
     )
     assert result.rc == 0, result.stderr
-    assert result.stdout.strip() == "t|t"
+    assert result.stdout.strip() == "t|f|t"
+
+
+def test_application_user_is_no_superuser_and_member_of_nothing(host):
+    result = master(
+        host,
+        "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls,"
+        " (SELECT count(*) FROM pg_auth_members WHERE member = r.oid)"
+        " FROM pg_roles r WHERE rolname = 'ideation_user'",
+    )
+    assert result.rc == 0, result.stderr
+    assert result.stdout.strip() == "f|f|f|f|0"
+
+
+def test_application_user_is_not_the_master_user():
+    assert VARS["postgres_bootstrap_login_user"] != "ideation_user"
+
+
+def test_application_user_cannot_create_a_schema_or_a_role(host):
+    schema = psql(host, "CREATE SCHEMA sneaky")
+    assert schema.rc != 0
+    assert "permission denied for database ideation_db" in schema.stderr
+    role = psql(host, "CREATE ROLE sneaky")
+    assert role.rc != 0
+    assert "permission denied to create role" in role.stderr
+
+
+def test_application_user_cannot_read_another_schema(host):
+    setup = master(
+        host,
+        "CREATE SCHEMA IF NOT EXISTS billing;"
+        " CREATE TABLE IF NOT EXISTS billing.cards (number text);"
+        " CREATE TABLE IF NOT EXISTS public.master_notes (note text);",
+    )
+    assert setup.rc == 0, setup.stderr
+    other = psql(host, "SELECT * FROM billing.cards")
+    assert other.rc != 0
+    assert "permission denied for schema billing" in other.stderr
+    public = psql(host, "SELECT * FROM public.master_notes")
+    assert public.rc != 0
+    assert "permission denied for table master_notes" in public.stderr
 
 
 def test_schema_is_owned_by_the_application_user(host):
