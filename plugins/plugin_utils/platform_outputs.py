@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 # SSM Parameter Store's Standard tier holds values of at most 4,096 characters (Advanced: 8 KB,
-# charged per parameter and never downgradable). Prod's outputs are about half of it.
+# charged per parameter and never downgradable). Prod's outputs are 2,120 characters.
 STANDARD_TIER_LIMIT = 4096
 
 
