@@ -1,8 +1,10 @@
 """The runbooks of playbooks/runbooks/ (docs/runbooks/), run for real.
 
 - db-restore.yml against moto (the moto_server fixture): a point-in-time restore into a new
-  instance, its refusals, and the cut-over by renaming, which first sets the current application
-  password on the restored instance (a throwaway PostgreSQL on 127.0.0.1 stands in for it).
+  instance, its refusals, the cut-over by renaming, which first sets the current application
+  password on the restored instance (a throwaway PostgreSQL on 127.0.0.1 stands in for it), and
+  its report in the artifacts bucket (tasks/report-upload.yml, which every runbook's report goes
+  through).
 - patch.yml and deploy.yml on the dev twin, under load: a bounded load generator
   (tests/integration/loadgen.py) sends requests through nginx on 127.0.0.1 while the runbook
   runs, and every request must succeed.
@@ -200,6 +202,41 @@ def test_db_restore_to_a_point_in_time_makes_a_new_instance(moto_server, rds, tm
     assert report["instance"] == "restored-1"
     assert report["from"] == restore_time
     assert float(report["minutes"]) <= float(report["rto_minutes"])
+    # This account has no artifacts bucket or key: the copy fails, said as such, and the restore
+    # still succeeds (its result stands) with its report on the controller.
+    output = " ".join(run.stdout.split())
+    assert "NOT UPLOADED: the db-restore report" in output, run.tail()
+    assert "The KMS key alias/ideation-dev does not exist" in output
+    assert "result is what the rest of this output says, not this." in output
+    assert "bucket: NOT UPLOADED (said above)" in output
+
+
+@pytest.mark.integration
+def test_db_restore_report_lands_in_the_artifacts_bucket_encrypted(moto_server, rds, tmp_path):
+    """With the bucket and key provisioning makes (storage.yml), the report is copied to
+    reports/db-restore/<run>.json, encrypted with the platform key, the same bytes as the local
+    one."""
+    kms = moto_server.client("kms")
+    key = kms.create_key(Description="ideation dev data at rest")["KeyMetadata"]
+    kms.create_alias(AliasName="alias/ideation-dev", TargetKeyId=key["KeyId"])
+    s3 = moto_server.client("s3")
+    s3.create_bucket(Bucket="ideation-dev-artifacts")
+    run = playbook("db-restore.yml", *extra(restore_target="restored-3",
+                                            runbook_report_dir=str(tmp_path)),
+                   env=moto_server.env())
+    assert run.returncode == 0, run.tail()
+    assert "NOT UPLOADED" not in run.stdout, run.tail()
+    local = next(tmp_path.glob("db-restore-*.json"))
+    stamp = local.stem.removeprefix("db-restore-")
+    objects = s3.list_objects_v2(Bucket="ideation-dev-artifacts", Prefix="reports/")["Contents"]
+    assert [o["Key"] for o in objects] == [f"reports/db-restore/{stamp}.json"]
+    stored = s3.get_object(Bucket="ideation-dev-artifacts", Key=f"reports/db-restore/{stamp}.json")
+    assert stored["ServerSideEncryption"] == "aws:kms"
+    assert stored["SSEKMSKeyId"] == key["Arn"]
+    assert stored["Body"].read() == local.read_bytes()
+    assert json.loads(local.read_text())["instance"] == "restored-3"
+    assert f"bucket: s3://ideation-dev-artifacts/reports/db-restore/{stamp}.json" in " ".join(
+        run.stdout.split())
 
 
 @pytest.mark.integration

@@ -190,6 +190,27 @@ class SiteProject:
         return {**values, **json.loads((self.root / "values-nginx.json").read_text())}
 
 
+def template_vars(cwd: Path, inventory: Path, host: str, expressions: dict[str, str],
+                  run_env: dict[str, str], *args: str) -> tuple[dict[str, Any], Result]:
+    """Template Jinja expressions for one host of `inventory` (an ad-hoc debug run from `cwd`,
+    whose ansible.cfg applies, with the JSON callback); their values by name, or {} when the
+    task failed (the Result says why)."""
+    pairs = ", ".join(f"{name!r}: ({expr})" for name, expr in expressions.items())
+    message = "{{ {" + pairs + "} }}"
+    proc = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "ansible"), host, "-i", str(inventory),
+         "-m", "ansible.builtin.debug", "-a", json.dumps({"msg": message}), *args],
+        cwd=cwd, env={**run_env, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+                       "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1"},
+        capture_output=True, text=True, timeout=300, check=False)
+    result = Result(proc.returncode, proc.stdout, proc.stderr)
+    if proc.returncode != 0:
+        return {}, result
+    start = proc.stdout.index("{")
+    task = json.JSONDecoder().raw_decode(proc.stdout, start)[0]["plays"][0]["tasks"][0]
+    return task["hosts"][host]["msg"], result
+
+
 def create_site_secrets(moto: Any, prefix: str) -> dict[str, str]:
     """Create the site secrets as docs/provisioning.md tells the operator; return their values."""
     client = moto.client("secretsmanager")

@@ -12,6 +12,9 @@ import base64
 import datetime
 import gzip
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ pytestmark = pytest.mark.integration
 
 BOOT_SCRIPT = Path(__file__).resolve().parents[3] / "plugins/plugin_utils/boot.py"
 PREFIX = "ideation-prod"
+OUTPUTS_PARAMETER = "/ideation/prod/outputs"
 DOMAIN = "ideation.example.com"
 ROLES = ("nginx", "api", "celery", "monitoring", "bastion")
 SIZES = {
@@ -755,6 +759,71 @@ def test_pgbouncer_preflight_refuses_the_former_max_connections(site_project, an
         "10 leaves 390."))
 
 
+# -- state in AWS: the outputs in SSM, read from a checkout that has nothing else ------------
+
+
+def test_outputs_are_published_to_ssm_with_room_to_grow(moto_server, outputs):
+    """One String parameter in the Standard tier (4,096 characters), holding what the local
+    cache holds; a quarter of it stays free so that growth fails this test, not a prod run."""
+    ssm = moto_server.client("ssm")
+    parameter = ssm.get_parameter(Name=OUTPUTS_PARAMETER)["Parameter"]
+    assert parameter["Type"] == "String"
+    assert json.loads(parameter["Value"]) == outputs
+    (described,) = ssm.describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Values": [OUTPUTS_PARAMETER]}])["Parameters"]
+    assert described["Tier"] == "Standard"
+    size = len(parameter["Value"])
+    print(f"prod outputs in SSM: {size} characters of JSON")
+    assert size <= 3072, f"{size} characters: move to Advanced or split (docs/provisioning.md)"
+
+
+@pytest.fixture(scope="module")
+def clean_checkout(tmp_path_factory) -> Path:
+    """The project as a fresh clone (or an AWX job's checkout) has it: the repository's files
+    and nothing else, so no .cache (no outputs), no .dev, no build/."""
+    root = tmp_path_factory.mktemp("clean-checkout")
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=site_vars.REPO, capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = site_vars.REPO / name
+        if name.split("/")[0] in (".venv", ".cache") or not os.path.lexists(source):
+            continue
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            target.symlink_to(os.readlink(source))
+        else:
+            shutil.copy2(source, target)
+    assert not (root / ".cache").exists()
+    return root
+
+
+def test_a_clean_checkout_resolves_site_variables_from_ssm(provisioned, outputs, moto_server,
+                                                           clean_checkout, tmp_path):
+    """The round trip of issue 22: provisioned from one checkout (the fixture's), site.yml's
+    variables resolved in another that holds no state, with only AWS credentials and the
+    endpoint. The values are the account's, and no cache was read or written."""
+    env = {**moto_server.env(), "ANSIBLE_INVENTORY_CACHE_CONNECTION": str(tmp_path / "inventory"),
+           "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp_path / "facts")}
+    values, run = site_vars.template_vars(
+        clean_checkout, Path("inventories/prod"), "localhost",
+        {"db": "platform_database_address", "redis": "platform_redis_address",
+         "documents": "api_s3_bucket", "artifacts": "platform_outputs.artifacts_bucket",
+         "kms": "platform_outputs.kms_key_arn", "topic": "alertmanager_sns_topic_arn",
+         "pgbouncer": "pgbouncer_server_host"},
+        env, "-e", json.dumps({"aws_endpoint_url": moto_server.url}))
+    account = site_vars.account_endpoints(moto_server, "prod")
+    key = moto_server.client("kms").describe_key(KeyId=f"alias/{PREFIX}")["KeyMetadata"]["Arn"]
+    assert values == {"db": account["database"], "redis": account["redis"],
+                      "documents": "ideation-documents-prod", "artifacts": f"{PREFIX}-artifacts",
+                      "kms": key, "topic": account["topic"], "pgbouncer": account["database"]
+                      }, run.tail()
+    assert values["db"] == outputs["database"]["address"]
+    assert "read from the local cache" not in run.stdout + run.stderr
+    assert not (clean_checkout / ".cache" / "outputs").exists()
+
+
 def test_teardown_removes_production_when_confirmed(provisioned, ansible, moto_server, outputs):
     run = ansible.playbook("teardown.yml", "prod", "-e", "teardown_confirm=prod")
     assert run.returncode == 0, run.tail(150)
@@ -783,6 +852,7 @@ def test_teardown_removes_production_when_confirmed(provisioned, ansible, moto_s
     assert [b["Name"] for b in moto_server.client("s3").list_buckets()["Buckets"]] == [
         "ideation-documents-prod"
     ]
+    # The release pointer and the published outputs.
     assert moto_server.client("ssm").describe_parameters()["Parameters"] == []
     assert not (ansible.outputs / "prod.json").exists()
     again = ansible.playbook("teardown.yml", "prod", "-e", "teardown_confirm=prod")

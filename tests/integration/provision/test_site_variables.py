@@ -1,10 +1,11 @@
 """What site.yml's roles get from inventories/staging, and what a missing input says.
 
 Production is checked against a real provisioning run in test_provision_prod.py (no second prod
-run here). Staging's data stores are created in this module's moto directly (the RDS instance,
-the Redis replication group, the alert topic and the database secret, as provisioning names them)
-and its outputs file is written from what moto answers, in outputs.yml's shape: the inventory
-must read them from there. site_vars.py builds the project and runs the checks.
+run here; its outputs come from SSM, as any checkout's do). Staging's data stores are created in
+this module's moto directly (the RDS instance, the Redis replication group, the alert topic and
+the database secret, as provisioning names them) and its outputs file is written from what moto
+answers, in outputs.yml's shape, with no SSM parameter: the inventory must fall back to the
+file. site_vars.py builds the project and runs the checks.
 """
 
 from __future__ import annotations
@@ -96,11 +97,43 @@ def test_staging_pgbouncer_preflight_refuses_an_undersized_database(staging, ans
         "10 leaves 190."))
 
 
+PARAMETER = "/ideation/staging/outputs"
+ENDPOINTS = {"db": "platform_database_address", "redis": "platform_redis_address",
+             "topic": "platform_alert_topic_arn", "bucket": "api_s3_bucket"}
+
+
+def test_ssm_outputs_win_over_a_stale_local_cache(staging_outputs, moto_server, ansible, tmp_path):
+    """SSM is the truth (outputs.yml in group_vars): a checkout's cache from an earlier
+    provisioning does not override it. Without the parameter the cache stands in, saying so."""
+    stale = {**staging_outputs, "database": {**staging_outputs["database"],
+                                             "address": "stale-db.example.com"}}
+    project = site_vars.SiteProject(tmp_path, ENV, stale)
+    ssm = moto_server.client("ssm")
+    ssm.put_parameter(Name=PARAMETER, Type="String", Value=json.dumps(staging_outputs))
+    try:
+        values, run = site_vars.template_vars(site_vars.REPO, project.inventory, "api-test",
+                                              ENDPOINTS, ansible.env(), *ansible.extra_vars())
+    finally:
+        ssm.delete_parameter(Name=PARAMETER)
+    assert values == {"db": staging_outputs["database"]["address"],
+                      "redis": staging_outputs["redis"]["primary_address"],
+                      "topic": staging_outputs["alert_topic_arn"],
+                      "bucket": "ideation-documents-staging"}, run.tail()
+    assert "read from the local cache" not in run.stdout + run.stderr
+
+    values, run = site_vars.template_vars(site_vars.REPO, project.inventory, "api-test",
+                                          ENDPOINTS, ansible.env(), *ansible.extra_vars())
+    assert values["db"] == "stale-db.example.com", run.tail()
+    assert (f"Provisioning outputs of staging read from the local cache {tmp_path}/.cache/outputs/"
+            f"staging.json: SSM parameter {PARAMETER} gave nothing") in site_vars.flat(run.stdout)
+
+
 # Each input the operator or provisioning supplies, and what its absence says (hints in site.yml).
 MISSING = {
-    "pgbouncer_server_host": "No provisioning outputs at {root}/.cache/outputs/staging.json: run "
-    "ansible-playbook playbooks/provision.yml -i inventories/staging first, or copy "
-    ".cache/outputs/staging.json from who did.",
+    "pgbouncer_server_host": "No provisioning outputs for staging: SSM parameter "
+    "/ideation/staging/outputs (region us-east-1) is absent or could not be read (then a warning "
+    "above says why), and there is no local cache at {root}/.cache/outputs/staging.json. Run "
+    "ansible-playbook playbooks/provision.yml -i inventories/staging first (it writes both)",
     "pgbouncer_exporter_password": "Secrets Manager has no secret "
     "ideation/staging/pgbouncer/exporter_password (region us-east-1). Create the site secrets once",
     "grafana_admin_password": "Secrets Manager has no secret "
@@ -131,7 +164,8 @@ def test_missing_inputs_say_what_to_do(ansible, tmp_path):
     assert run.returncode == 0, run.tail(80)
     output = site_vars.flat(run.stdout)
     for variable, message in MISSING.items():
-        message = message.replace("ideation/staging/", "ideation/staging-missing/")
+        if variable != "pgbouncer_server_host":  # the secrets' prefix, not the parameter's
+            message = message.replace("ideation/staging/", "ideation/staging-missing/")
         expected = site_vars.flat(message.format(root=tmp_path))
         assert expected in output, f"{variable}: {expected!r} not in\n{run.tail(120)}"
     outputs = tmp_path / ".cache/outputs/staging.json"
