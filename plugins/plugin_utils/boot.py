@@ -453,7 +453,7 @@ def watch(config: BootConfig, session_factory: Any, imds: Imds, interval: float 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--config", default="/etc/ideation/boot.json")
     parser.add_argument(
         "--watch", action="store_true", help="drain and complete the terminating hook at the end"
