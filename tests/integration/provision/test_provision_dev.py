@@ -3,6 +3,7 @@ teardown keeps its data; this one exercises every deletion path), on its own mot
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,10 +11,23 @@ import pytest
 pytestmark = pytest.mark.integration
 
 PREFIX = "ideation-dev"
+TIERS = ("nginx", "api", "celery", "monitoring", "bastion")
 
 
 @pytest.fixture(scope="module")
-def provisioned(ansible: Any) -> Any:
+def provisioned(ansible: Any, moto_server: Any) -> Any:
+    # What provisioning made before one role per tier: the shared role and profile, which this
+    # run retires (no instance uses them).
+    iam = moto_server.client("iam")
+    legacy = f"{PREFIX}-instance"
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+             "Principal": {"Service": "ec2.amazonaws.com"}}]}
+    iam.create_role(RoleName=legacy, AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(RoleName=legacy, PolicyName="ideation-app", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                                 "Resource": "*"}]}))
+    iam.create_instance_profile(InstanceProfileName=legacy)
+    iam.add_role_to_instance_profile(InstanceProfileName=legacy, RoleName=legacy)
     run = ansible.playbook("provision.yml", "dev")
     assert run.returncode == 0, run.tail(150)
     return run
@@ -37,6 +51,21 @@ def test_dev_is_one_of_each_and_small(provisioned, moto_server):
         f"ideation/dev/{n}"
         for n in ("db/password", "jwt/secret", "api/key", "aws/access_key", "aws/secret_key")
     }
+
+
+def test_the_former_shared_role_is_retired_for_one_role_per_tier(provisioned, moto_server):
+    iam = moto_server.client("iam")
+    roles = {r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(PREFIX)}
+    assert roles == {f"{PREFIX}-{tier}" for tier in TIERS} | {f"{PREFIX}-rds-monitoring"}
+    profiles = {p["InstanceProfileName"] for p in iam.list_instance_profiles()["InstanceProfiles"]}
+    assert profiles == {f"{PREFIX}-{tier}" for tier in TIERS}
+    ec2 = moto_server.client("ec2")
+    for tier in TIERS:
+        data = ec2.describe_launch_template_versions(
+            LaunchTemplateName=f"{PREFIX}-{tier}", Versions=["$Latest"]
+        )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+        profile = data["IamInstanceProfile"]  # the module names it by its ARN
+        assert profile.get("Name", profile.get("Arn", "").rsplit("/", 1)[-1]) == f"{PREFIX}-{tier}"
 
 
 def test_dev_inventory_lists_one_host_per_role(provisioned, ansible):
