@@ -37,7 +37,7 @@ def _variables(env: str) -> dict[str, Any]:
 
 
 def _render_policies(env: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """identity.yml's policy task, templated as Ansible would: its loop, through its vars."""
+    """identity.yml's policy task, templated as Ansible would: the policies its loop walks."""
     from ansible.parsing.dataloader import DataLoader
     from ansible.template import Templar, trust_as_template
 
@@ -47,8 +47,8 @@ def _render_policies(env: str) -> tuple[dict[str, Any], dict[str, Any]]:
     variables = _variables(env)
     variables.update(task["vars"])
     templar = Templar(loader=DataLoader(), variables=variables)
-    items = templar.template(trust_as_template(task["loop"]))
-    policies = {item["key"]: item["value"] for item in items}
+    assert "_aws_instance_policies" in task["loop"]
+    policies = templar.template(trust_as_template("{{ _aws_instance_policies }}"))
     facts = templar.template(trust_as_template("{{ _aws_instance_policy_facts }}"))
     secrets = templar.template(trust_as_template("{{ platform_secrets }}"))
     site = variables.get("platform_site_secrets")

@@ -20,12 +20,22 @@ def provisioned(ansible: Any, moto_server: Any) -> Any:
     # run retires (no instance uses them).
     iam = moto_server.client("iam")
     legacy = f"{PREFIX}-instance"
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-             "Principal": {"Service": "ec2.amazonaws.com"}}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"Service": "ec2.amazonaws.com"},
+            }
+        ],
+    }
+    read = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+    }
     iam.create_role(RoleName=legacy, AssumeRolePolicyDocument=json.dumps(trust))
-    iam.put_role_policy(RoleName=legacy, PolicyName="ideation-app", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
-                                                 "Resource": "*"}]}))
+    iam.put_role_policy(RoleName=legacy, PolicyName="ideation-app", PolicyDocument=json.dumps(read))
     iam.create_instance_profile(InstanceProfileName=legacy)
     iam.add_role_to_instance_profile(InstanceProfileName=legacy, RoleName=legacy)
     run = ansible.playbook("provision.yml", "dev")
