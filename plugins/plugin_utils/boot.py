@@ -260,7 +260,12 @@ def converge_command(
 ) -> tuple[list[str], dict[str, str]]:
     """The ansible-playbook run of the environment's inventory limited to this instance, on the
     local connection, and its environment."""
-    extra = {"ansible_connection": "local", "ansible_python_interpreter": str(bin_dir / "python")}
+    extra = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": str(bin_dir / "python"),
+        # Plays skip what only the controller does (the database bootstrap: docs/boot.md).
+        "ideation_boot": True,
+    }
     argv = [
         str(bin_dir / "ansible-playbook"),
         config.playbook,

@@ -6,14 +6,20 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ansible.plugins.loader import init_plugin_loader
 
 REPO = Path(__file__).resolve().parents[3]
+# The collection's pure Python (plugin_utils) importable by the tests, as the unit tests have it;
+# once per session, whichever conftest comes first.
+if not any(type(f).__name__ == "_AnsibleCollectionFinder" for f in sys.meta_path):
+    init_plugin_loader([str(REPO / ".collections")])
 VENV_BIN = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin"
 RECAP = re.compile(
     r"^localhost\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"

@@ -22,6 +22,7 @@ SECRETS = {
 # What earlier releases made and provisioning now removes (playbooks/provision/retired.yml).
 RETIRED_USER = f"{PREFIX}-presign"
 RETIRED_SECRETS = ("ideation/dev/aws/access_key", "ideation/dev/aws/secret_key")
+TIERS = ("nginx", "api", "celery", "monitoring", "bastion")
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,30 @@ def legacy_public_names(moto_server: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def provisioned(ansible: Any, legacy: dict[str, str], legacy_public_names: str) -> Any:
+def provisioned(ansible: Any, moto_server: Any, legacy: dict[str, str],
+                legacy_public_names: str) -> Any:
+    # What provisioning made before one role per tier: the shared role and profile, which this
+    # run retires (no instance uses them).
+    iam = moto_server.client("iam")
+    shared = f"{PREFIX}-instance"
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"Service": "ec2.amazonaws.com"},
+            }
+        ],
+    }
+    read = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+    }
+    iam.create_role(RoleName=shared, AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(RoleName=shared, PolicyName="ideation-app", PolicyDocument=json.dumps(read))
+    iam.create_instance_profile(InstanceProfileName=shared)
+    iam.add_role_to_instance_profile(InstanceProfileName=shared, RoleName=shared)
     run = ansible.playbook("provision.yml", "dev")
     assert run.returncode == 0, run.tail(150)
     return run
@@ -116,6 +140,21 @@ def test_dev_is_one_of_each_and_small(provisioned, moto_server):
     assert (len(redis["MemberClusters"]), redis["AutomaticFailover"]) == (1, "disabled")
     names = {s["Name"] for s in moto_server.client("secretsmanager").list_secrets()["SecretList"]}
     assert names == SECRETS
+
+
+def test_the_former_shared_role_is_retired_for_one_role_per_tier(provisioned, moto_server):
+    iam = moto_server.client("iam")
+    roles = {r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(PREFIX)}
+    assert roles == {f"{PREFIX}-{tier}" for tier in TIERS} | {f"{PREFIX}-rds-monitoring"}
+    profiles = {p["InstanceProfileName"] for p in iam.list_instance_profiles()["InstanceProfiles"]}
+    assert profiles == {f"{PREFIX}-{tier}" for tier in TIERS}
+    ec2 = moto_server.client("ec2")
+    for tier in TIERS:
+        data = ec2.describe_launch_template_versions(
+            LaunchTemplateName=f"{PREFIX}-{tier}", Versions=["$Latest"]
+        )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+        profile = data["IamInstanceProfile"]  # the module names it by its ARN
+        assert profile.get("Name", profile.get("Arn", "").rsplit("/", 1)[-1]) == f"{PREFIX}-{tier}"
 
 
 def test_dev_inventory_lists_one_host_per_role(provisioned, ansible):

@@ -22,6 +22,8 @@ import leaks
 import pytest
 import site_vars
 import yaml
+from ansible_collections.ideation.platform.plugins.plugin_utils import instance_policies
+from ansible_collections.ideation.platform.plugins.plugin_utils.iam_eval import allows
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +46,13 @@ SECRETS = (
     "ideation/api/key",
     "ideation/redis/auth_token",
 )
+# The secrets the operator creates once (inventories/prod/group_vars/all/site.yml), by key.
+SITE_SECRETS = {
+    "grafana_admin_password": "grafana/admin_password",
+    "grafana_secret_key": "grafana/secret_key",
+    "pgbouncer_exporter_password": "pgbouncer/exporter_password",
+    "flower_password": "flower/password",
+}
 # A release id as deploy.yml would leave it on the pointer (docs/releases.md).
 DEPLOYED = "20261206T113336Z-9d465a0c1b2e"
 # Design section 3, subnet by subnet.
@@ -227,43 +236,61 @@ def test_artifacts_bucket_and_release_pointer(moto_server, outputs):
     ssm.put_parameter(Name="/ideation/prod/release/current", Value=DEPLOYED, Overwrite=True)
 
 
-def test_instance_role_carries_the_design_policy(moto_server):
+def test_each_tier_has_its_own_role_profile_and_policy(moto_server, outputs):
+    """One role and profile per tier, each carrying the policy the table renders for it; the
+    behaviour of those policies is tests/unit/test_iam_policies.py's."""
     iam = moto_server.client("iam")
-    role = iam.get_role(RoleName=f"{PREFIX}-instance")["Role"]
-    trust = role["AssumeRolePolicyDocument"]
-    assert trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
-    document = iam.get_role_policy(RoleName=f"{PREFIX}-instance", PolicyName="ideation-app")[
-        "PolicyDocument"
-    ]
-    statements = {s["Sid"]: s for s in document["Statement"]}
-    assert sorted(statements["Documents"]["Action"]) == [
-        "s3:DeleteObject",
-        "s3:GetObject",
-        "s3:PutObject",
-    ]
-    assert statements["Documents"]["Resource"] == "arn:aws:s3:::ideation-documents-prod/*"
-    assert statements["Secrets"]["Action"] == ["secretsmanager:GetSecretValue"]
-    assert statements["Secrets"]["Resource"] == (
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:ideation/*"
+    assert outputs["instance_profiles"] == {role: f"{PREFIX}-{role}" for role in ROLES}
+    zone = outputs["hosted_zone_id"].rsplit("/", 1)[-1]
+    secrets_arn = (
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:ideation/db/password-AbC123"
     )
-    assert statements["Decrypt"]["Action"] == ["kms:Decrypt"]
-    assert statements["Decrypt"]["Resource"].startswith("arn:aws:kms:us-east-1:")
-    # Beyond the design: what Prometheus's EC2 discovery and Alertmanager's SNS receiver need.
-    observability = iam.get_role_policy(RoleName=f"{PREFIX}-instance",
-                                        PolicyName="ideation-observability")["PolicyDocument"]
-    extra = {s["Sid"]: s for s in observability["Statement"]}
-    assert "ec2:DescribeInstances" in extra["DiscoverTargets"]["Action"]
-    assert extra["PublishMetrics"]["Condition"] == {
-        "StringEquals": {"cloudwatch:namespace": "Ideation"}
+    for role in ROLES:
+        name = f"{PREFIX}-{role}"
+        trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
+        assert trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+        assert iam.list_role_policies(RoleName=name)["PolicyNames"] == ["ideation-instance"]
+        assert iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"] == []
+        document = iam.get_role_policy(RoleName=name, PolicyName="ideation-instance")[
+            "PolicyDocument"
+        ]
+        assert document == instance_policies.tier_policy(role, _facts(outputs, zone)), role
+        profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+        assert [r["RoleName"] for r in profile["Roles"]] == [name]
+        group = (
+            "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:"
+            f"0b6a4f1e-5c1d-4b8f-9a53-3d2f4b1c0e99:autoScalingGroupName/{name}"
+        )
+        assert allows(document, "autoscaling:CompleteLifecycleAction", group), role
+        readers = ("api", "celery")
+        assert allows(document, "secretsmanager:GetSecretValue", secrets_arn) is (
+            role in readers
+        ), role
+    roles = {r["RoleName"] for r in iam.list_roles()["Roles"]}
+    assert f"{PREFIX}-instance" not in roles
+    profiles = {p["InstanceProfileName"] for p in iam.list_instance_profiles()["InstanceProfiles"]}
+    assert profiles == {f"{PREFIX}-{role}" for role in ROLES}
+
+
+def _facts(outputs: dict[str, Any], zone: str) -> dict[str, Any]:
+    """The facts identity.yml hands the filter, rebuilt from the outputs."""
+    return {
+        "kms_key_arn": outputs["kms_key_arn"],
+        "region": outputs["region"],
+        "prefix": PREFIX,
+        "release_parameter": outputs["release_parameter"],
+        "outputs_parameter": "/ideation/prod/outputs",
+        "artifacts_bucket": outputs["artifacts_bucket"],
+        "documents_bucket": outputs["documents_bucket"],
+        "metrics_namespace": "Ideation",
+        "alert_topic": f"{PREFIX}-alerts",
+        "domain": DOMAIN,
+        "hosted_zone_id": zone,
+        "secrets": {
+            **outputs["secrets"],
+            **{k: f"ideation/{v}" for k, v in SITE_SECRETS.items()},
+        },
     }
-    assert extra["NotifyAlerts"]["Action"] == ["sns:Publish"]
-    assert extra["NotifyAlerts"]["Resource"] == f"arn:aws:sns:us-east-1:*:{PREFIX}-alerts"
-    challenge = extra["CertbotDnsChallenge"]
-    assert challenge["Action"] == ["route53:ChangeResourceRecordSets"]
-    assert challenge["Condition"]["ForAllValues:StringLike"][
-        "route53:ChangeResourceRecordSetsNormalizedRecordNames"] == ["_acme-challenge.*"]
-    profile = iam.get_instance_profile(InstanceProfileName=f"{PREFIX}-instance")["InstanceProfile"]
-    assert [r["RoleName"] for r in profile["Roles"]] == [f"{PREFIX}-instance"]
 
 
 def test_secrets_exist_with_generated_values_never_printed(
@@ -379,9 +406,7 @@ def test_auto_scaling_groups_and_launch_templates(moto_server, outputs):
         )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
         assert template["MetadataOptions"]["HttpTokens"] == "required"
         profile = template["IamInstanceProfile"]
-        assert (
-            profile.get("Name", profile.get("Arn", "").rsplit("/", 1)[-1]) == f"{PREFIX}-instance"
-        )
+        assert profile.get("Name", profile.get("Arn", "").rsplit("/", 1)[-1]) == f"{PREFIX}-{role}"
         assert template["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
         assert template["BlockDeviceMappings"][0]["Ebs"]["VolumeType"] == "gp3"
         assert template["SecurityGroupIds"] == [outputs["security_groups"][role]]
