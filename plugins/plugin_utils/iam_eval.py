@@ -48,7 +48,7 @@ _OPERATORS: dict[str, Callable[[str, str], bool]] = {
 
 
 def _condition_holds(operator: str, key: str, expected: Any, context: Mapping[str, Any]) -> bool:
-    qualifier, _, name = operator.rpartition(":")
+    qualifier, _colon, name = operator.rpartition(":")
     if name not in _OPERATORS:
         raise ValueError(f"condition operator {operator} is not supported")
     test = _OPERATORS[name]
