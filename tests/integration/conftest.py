@@ -82,6 +82,11 @@ class MotoServer:
             AWS_ENDPOINT_URL=self.url,
             AWS_EC2_METADATA_DISABLED="true",
         )
+        # An inventory cache of its own: the inventories' aws_ec2 files cache under fixed
+        # prefixes in ansible.cfg's directory, and this server's answers (no dev instances, say)
+        # must never reach a run against another AWS, such as the dev twin's.
+        cache = self.recording.parent / "inventory-cache"
+        env.setdefault("ANSIBLE_INVENTORY_CACHE_CONNECTION", str(cache))
         return env
 
     def client(self, service: str, region: str | None = None) -> Any:

@@ -479,7 +479,7 @@ def test_a_bastion_configures_itself_from_the_release_and_joins_its_group(ec2_tw
             json.dumps({"release_activate": True, "release_build_dir": str(tmp_path / "b")}),
         ],
         cwd=REPO,
-        env=moto.env(dict(os.environ)),
+        env=moto.env(dict(os.environ)),  # with an inventory cache of its own
         capture_output=True,
         text=True,
         timeout=600,

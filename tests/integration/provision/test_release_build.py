@@ -142,7 +142,7 @@ def test_release_carries_the_collections_it_depends_on_at_the_controllers_versio
     carried = {}
     for name, data in members.items():
         parts = name.split("/")
-        if parts[0] == "collections" and parts[3:] == ["MANIFEST.json"]:
+        if parts[0] == "collections" and parts[4:] == ["MANIFEST.json"]:
             info = json.loads(data)["collection_info"]
             carried[f"{info['namespace']}.{info['name']}"] = info["version"]
     installed = {fqcn: _installed_version(fqcn)
