@@ -18,6 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
+from boot_hooks import put_boot_hooks
 
 pytestmark = pytest.mark.integration
 
@@ -78,17 +79,7 @@ def account(moto_server: Any) -> dict[str, Any]:
             {"Key": "Environment", "Value": ENV, "PropagateAtLaunch": True},
         ],
     )
-    for name, transition, result in (
-        ("launching", "LAUNCHING", "ABANDON"),
-        ("terminating", "TERMINATING", "CONTINUE"),
-    ):
-        autoscaling.put_lifecycle_hook(
-            AutoScalingGroupName=GROUP,
-            LifecycleHookName=name,
-            HeartbeatTimeout=900,
-            LifecycleTransition=f"autoscaling:EC2_INSTANCE_{transition}",
-            DefaultResult=result,
-        )
+    put_boot_hooks(autoscaling, GROUP)
     moto_server.client("s3").create_bucket(Bucket=BUCKET)
     moto_server.client("logs").create_log_group(logGroupName="/ideation/bootstrap")
     return {"vpc": vpc}

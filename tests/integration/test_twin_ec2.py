@@ -24,6 +24,7 @@ from typing import Any
 import docker
 import pytest
 import yaml
+from boot_hooks import delete_boot_hooks, put_boot_hooks
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("twin-ec2")]
 
@@ -364,17 +365,7 @@ def test_an_instance_that_cannot_converge_abandons_itself_and_logs_why(ec2_twin)
         SourceVersion="1",
         LaunchTemplateData={"UserData": boot_user_data(moto.url.rsplit(":", 1)[1])},
     )["LaunchTemplateVersion"]["VersionNumber"]
-    for name, transition, result in (
-        ("launching", "LAUNCHING", "ABANDON"),
-        ("terminating", "TERMINATING", "CONTINUE"),
-    ):
-        autoscaling.put_lifecycle_hook(
-            AutoScalingGroupName=GROUP,
-            LifecycleHookName=name,
-            HeartbeatTimeout=900,
-            LifecycleTransition=f"autoscaling:EC2_INSTANCE_{transition}",
-            DefaultResult=result,
-        )
+    put_boot_hooks(autoscaling, GROUP)
     try:
         started = time.monotonic()
         ec2_twin.scale(1)
@@ -415,8 +406,7 @@ def test_an_instance_that_cannot_converge_abandons_itself_and_logs_why(ec2_twin)
         assert "InService" not in seen and state in ("shutting-down", "terminated", "running")
     finally:
         ec2_twin.scale(0)
-        for name in ("launching", "terminating"):
-            autoscaling.delete_lifecycle_hook(AutoScalingGroupName=GROUP, LifecycleHookName=name)
+        delete_boot_hooks(autoscaling, GROUP)
         ec2.delete_launch_template_versions(
             LaunchTemplateName="ec2-test-api", Versions=[str(version)]
         )
@@ -521,17 +511,7 @@ def test_a_bastion_configures_itself_from_the_release_and_joins_its_group(ec2_tw
             {"Key": "Environment", "Value": "dev", "PropagateAtLaunch": True},
         ],
     )
-    for name, transition, result in (
-        ("launching", "LAUNCHING", "ABANDON"),
-        ("terminating", "TERMINATING", "CONTINUE"),
-    ):
-        autoscaling.put_lifecycle_hook(
-            AutoScalingGroupName="ideation-dev-bastion",
-            LifecycleHookName=name,
-            HeartbeatTimeout=900,
-            DefaultResult=result,
-            LifecycleTransition=f"autoscaling:EC2_INSTANCE_{transition}",
-        )
+    put_boot_hooks(autoscaling, "ideation-dev-bastion")
 
     def states() -> dict[str, str]:
         group = autoscaling.describe_auto_scaling_groups(
