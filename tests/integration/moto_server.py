@@ -611,6 +611,48 @@ def _patch_set_instance_health() -> None:
     AutoScalingBackend.set_instance_health = set_instance_health
 
 
+def _patch_standby_bounds() -> None:
+    """EnterStandby that decrements the desired capacity below the group's minimum, and
+    ExitStandby that increments it above the maximum, are refused with AWS's ValidationError
+    (moto moves the instances and lets the capacity leave the group's bounds)."""
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.models import AutoScalingBackend
+
+    enter = AutoScalingBackend.enter_standby_instances
+    leave = AutoScalingBackend.exit_standby_instances
+    if getattr(enter, "_fidelity_patch", False):
+        return
+
+    def _refuse(group: Any, count: int, action: str) -> None:
+        raise ValidationError(
+            f"AutoScalingGroup {group.name} has min-size={group.min_size}, "
+            f"max-size={group.max_size}, and desired-size={group.desired_capacity}. To {action} "
+            f"{count} instances, please update the AutoScalingGroup sizes appropriately."
+        )
+
+    @functools.wraps(enter)
+    def enter_standby_instances(self: Any, group_name: str, instance_ids: list[str],
+                                should_decrement: bool) -> Any:
+        group = self.autoscaling_groups[group_name]
+        count = sum(1 for s in group.instance_states if s.instance.id in instance_ids)
+        if should_decrement and group.desired_capacity - count < group.min_size:
+            _refuse(group, count, "place into standby")
+        return enter(self, group_name, instance_ids, should_decrement)
+
+    @functools.wraps(leave)
+    def exit_standby_instances(self: Any, group_name: str, instance_ids: list[str]) -> Any:
+        group = self.autoscaling_groups[group_name]
+        count = sum(1 for s in group.instance_states
+                    if s.instance.id in instance_ids and s.lifecycle_state == "Standby")
+        if group.desired_capacity + count > group.max_size:
+            _refuse(group, count, "exit standby")
+        return leave(self, group_name, instance_ids)
+
+    enter_standby_instances._fidelity_patch = True  # type: ignore[attr-defined]
+    AutoScalingBackend.enter_standby_instances = enter_standby_instances
+    AutoScalingBackend.exit_standby_instances = exit_standby_instances
+
+
 def _patch_ec2_termination_notice() -> None:
     from moto.autoscaling.models import AutoScalingBackend
 
@@ -813,6 +855,7 @@ def apply_fidelity_patches() -> None:
     _patch_group_capacity()
     _patch_terminate_in_group()
     _patch_set_instance_health()
+    _patch_standby_bounds()
     _patch_ec2_termination_notice()
     _patch_group_deletion()
     _patch_hook_deletion()

@@ -272,6 +272,32 @@ def test_heartbeats_cannot_hold_an_instance_past_the_global_timeout(
     assert _states(client) == {instance: "InService"}
 
 
+def test_standby_below_the_minimum_or_back_above_the_maximum_is_refused(
+        aws: tuple[Any, Any]) -> None:
+    """AWS refuses EnterStandby that would decrement the desired capacity below MinSize, and
+    ExitStandby that would increment it above MaxSize; moto moved the instance either way."""
+    client, _ = aws
+    _group(client, 2)
+    client.update_auto_scaling_group(AutoScalingGroupName="web", MinSize=2, MaxSize=2)
+    first, second = _states(client)
+    with pytest.raises(ClientError, match=r"min-size=2, max-size=2, and desired-size=2\. To place"
+                                          r" into standby 1 instances"):
+        client.enter_standby(AutoScalingGroupName="web", InstanceIds=[first],
+                             ShouldDecrementDesiredCapacity=True)
+    assert _states(client) == {first: "InService", second: "InService"}
+    client.update_auto_scaling_group(AutoScalingGroupName="web", MinSize=1)
+    client.enter_standby(AutoScalingGroupName="web", InstanceIds=[first],
+                         ShouldDecrementDesiredCapacity=True)
+    client.update_auto_scaling_group(AutoScalingGroupName="web", MaxSize=1)
+    with pytest.raises(ClientError, match="To exit standby 1 instances"):
+        client.exit_standby(AutoScalingGroupName="web", InstanceIds=[first])
+    assert _states(client)[first] == "Standby"
+    client.update_auto_scaling_group(AutoScalingGroupName="web", MaxSize=2)
+    client.exit_standby(AutoScalingGroupName="web", InstanceIds=[first])
+    group = client.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"]
+    assert group[0]["DesiredCapacity"] == 2 and _states(client)[first] == "InService"
+
+
 def test_a_terminating_hook_holds_the_leaving_instance(aws: tuple[Any, Any]) -> None:
     """Scale-in and TerminateInstanceInAutoScalingGroup: Terminating:Wait, still running in EC2,
     not counted; CONTINUE or ABANDON terminate it and it leaves the group."""

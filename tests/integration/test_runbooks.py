@@ -633,10 +633,12 @@ def test_patch_security_only_stops_the_workers_warmly_and_loses_no_idea(fleet):
         except BaseException as error:  # reported by the test below
             errors.append(error)
 
-    # The twin has one worker host: its group may go to 0 in service for the window, as the
-    # runbook's capacity check asks an operator to allow (it refuses otherwise).
+    # The twin has one worker host in a group at its minimum (1/1): AWS refuses Standby below the
+    # minimum, so the runbook lowers it to 0 for the batch and puts it back (its Standby window).
     client = autoscaling()
-    client.update_auto_scaling_group(AutoScalingGroupName=CELERY_ASG, MinSize=0)
+    before = client.describe_auto_scaling_groups(AutoScalingGroupNames=[CELERY_ASG])[
+        "AutoScalingGroups"][0]
+    assert before["MinSize"] == before["DesiredCapacity"] == 1, before
     submitter = threading.Thread(target=submit, daemon=True)
     submitter.start()
     try:
@@ -645,12 +647,12 @@ def test_patch_security_only_stops_the_workers_warmly_and_loses_no_idea(fleet):
     finally:
         stop.set()
         submitter.join(timeout=30)
-        group = client.describe_auto_scaling_groups(AutoScalingGroupNames=[CELERY_ASG])[
-            "AutoScalingGroups"][0]
-        if group["DesiredCapacity"] >= 1:  # else a failed run left it in Standby: say so below
-            client.update_auto_scaling_group(AutoScalingGroupName=CELERY_ASG, MinSize=1)
-
+    group = client.describe_auto_scaling_groups(AutoScalingGroupNames=[CELERY_ASG])[
+        "AutoScalingGroups"][0]
     assert run.returncode == 0, run.tail()
+    assert (group["MinSize"], group["DesiredCapacity"]) == (1, 1), "the window was not closed"
+    assert not [t for t in group["Tags"] if t["Key"] == "ideation:standby-window-min-size"]
+    assert "minimum 1 -> 0 for a batch of 1" in run.stdout, run.tail()
     row = {r["host"]: r for r in report(run, "patch")["hosts"]}[host]
     assert row["status"] == "patched" and row["rebooted"] is True, row
     assert sh(container, f"dpkg-query -W -f '${{Version}}' {CANARY}") == "1.0", row
