@@ -63,3 +63,56 @@ def test_a_rebuilt_tag_is_loaded_again_when_its_image_id_is_given(host):
     build = host.check_output(
         "docker run --rm ideation/docker-role-probe:1 dash -c 'read b < /build; echo $b'")
     assert build == "b"
+
+
+def watchdog_metric(host, name: str) -> str:
+    prom = host.file("/var/lib/prometheus/node-exporter/ideation_container_watchdog.prom")
+    return next((line.split()[-1] for line in prom.content_string.splitlines()
+                 if line.startswith(name)), "")
+
+
+def test_the_watchdog_restarts_a_container_that_turns_unhealthy_and_counts_it(host):
+    import time
+
+    assert_running(host, "ideation-container-watchdog")
+    counter = 'ideation_container_watchdog_restarts_total{container="sick"}'
+    before = int(watchdog_metric(host, counter) or 0)
+    started = host.check_output("docker inspect -f '{{.State.StartedAt}}' sick")
+    # The watchdog may be pausing it for a moment (below): exec refuses a paused container.
+    for _ in range(20):
+        if host.run("docker exec sick dash -c ': > /run/sick'").rc == 0:
+            break
+        time.sleep(0.5)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        health = host.check_output("docker inspect -f '{{.State.Health.Status}}' sick")
+        restarted = host.check_output("docker inspect -f '{{.State.StartedAt}}' sick") != started
+        if restarted and health == "healthy" and int(watchdog_metric(host, counter) or 0) > before:
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError(f"sick was not restarted and healthy again within 60 s ({health})")
+    assert int(watchdog_metric(host, counter)) == before + 1
+    assert watchdog_metric(host, "ideation_container_watchdog_reported_unhealthy") == "0"
+    # The probe without the watched label was left alone.
+    assert 'container="probe"' not in host.file(
+        "/var/lib/prometheus/node-exporter/ideation_container_watchdog.prom").content_string
+
+
+def test_the_watchdog_starts_again_the_health_checks_a_live_restore_stopped(host):
+    """dockerd before 23.0 stops the health checks of the containers it live-restores
+    (moby/moby#41871); the side effect restarted it, so Debian 12's 20.10 needed the watchdog's
+    pause and unpause for the test above to see `sick` fail at all."""
+    major = int(host.check_output("docker version -f '{{.Server.Version}}'").split(".")[0])
+    resumed = int(watchdog_metric(
+        host, 'ideation_container_watchdog_health_resumed_total{container="sick"}') or 0)
+    if major < 23:
+        assert resumed >= 1, "the stopped health checks of sick were not started again"
+    import datetime
+    import json
+
+    log = json.loads(host.check_output("docker inspect -f '{{json .State.Health.Log}}' sick"))
+    end = datetime.datetime.strptime(log[-1]["End"][:19], "%Y-%m-%dT%H:%M:%S").replace(
+        tzinfo=datetime.UTC)
+    now = int(host.check_output("date -u +%s"))
+    assert now - end.timestamp() < 30, f"Docker's last health check of sick ended at {end}"
