@@ -5,7 +5,7 @@ next to /usr/local/sbin/ideation-log-shipper (Debian's python3 with python3-boto
 tests import it on the controller. The rules (line splitting, timestamps, batching within
 PutLogEvents' limits, where to resume after a restart or a rotation, whether a batch whose put
 had no answer arrived) are pure functions; the `Shipper` below does the file and AWS work.
-Documented in docs/observability.md ("Log shipping") and roles/log_shipper/README.md.
+Documented in docs/logging.md ("Log shipping") and roles/log_shipper/README.md.
 """
 
 from __future__ import annotations
