@@ -115,9 +115,18 @@ GRANTS: dict[str, Grant] = {
         each="secrets",
     ),
     "ShipLogs": Grant(
-        "Docker's awslogs driver sends the containers' output to the tier's log groups"
-        " (TIER_LOG_GROUPS); it creates streams, never groups.",
+        "The tier's shippers (Docker's awslogs driver on api and celery, ideation-log-shipper on"
+        " nginx) send to the tier's log groups (TIER_LOG_GROUPS); they create streams, never"
+        " groups.",
         ("logs:CreateLogStream", "logs:PutLogEvents"),
+        ("arn:{partition}:logs:{region}:{account}:log-group:{item}:*",),
+        each="log_groups",
+    ),
+    "VerifyShippedLogs": Grant(
+        "ideation-log-shipper reads back its stream over the time window of a batch whose put"
+        " got no answer (a crash or a timeout) and sends it again only if it is not there"
+        " (plugin_utils/log_shipper.py): no line twice. Its own tier's groups only.",
+        ("logs:GetLogEvents",),
         ("arn:{partition}:logs:{region}:{account}:log-group:{item}:*",),
         each="log_groups",
     ),
@@ -186,7 +195,14 @@ BOOT = (
 # bastion; Route 53 for all but nginx; metrics for api and celery (the monitoring host publishes
 # every platform metric, the memory of each group included, from Prometheus).
 TIERS: dict[str, tuple[str, ...]] = {
-    "nginx": (*BOOT, "DiscoverApiGroup", "AcmeLookup", "AcmeChallenge"),
+    "nginx": (
+        *BOOT,
+        "DiscoverApiGroup",
+        "AcmeLookup",
+        "AcmeChallenge",
+        "ShipLogs",
+        "VerifyShippedLogs",
+    ),
     "api": (*BOOT, "Documents", "ReadSecrets", "ShipLogs"),
     "celery": (*BOOT, "Documents", "ReadSecrets", "ShipLogs"),
     "monitoring": (*BOOT, "ReadSecrets", "DiscoverTargets", "PublishMetrics", "NotifyAlerts"),
@@ -223,10 +239,10 @@ TIER_SECRETS: dict[str, tuple[str, ...]] = {
     ),
     "bastion": (),
 }
-# Log groups a tier's services write (site.yml's api/celery_log_options). nginx's access and
-# error groups exist but nothing ships them yet (mtail reads the files on the host).
+# Log groups a tier's services write: site.yml's api/celery_log_options (Docker's awslogs), and
+# playbooks/nginx.yml's log_shipper_sources (ideation-log-shipper, nginx's access and error logs).
 TIER_LOG_GROUPS: dict[str, tuple[str, ...]] = {
-    "nginx": (),
+    "nginx": ("/ideation/nginx/access", "/ideation/nginx/error"),
     "api": ("/ideation/api/application",),
     "celery": ("/ideation/celery/worker",),
     "monitoring": (),

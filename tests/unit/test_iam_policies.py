@@ -254,3 +254,34 @@ def test_monitoring_discovers_publishes_into_its_namespace_and_notifies(env):
     flower = facts["_all_secrets"].get("flower_password")
     if flower:  # prod and staging name the site secrets; dev's twin sets values directly
         assert allows(policy, "secretsmanager:GetSecretValue", env["secret"](flower))
+
+
+LOG_GROUPS = {
+    "nginx": {"/ideation/nginx/access", "/ideation/nginx/error"},
+    "api": {"/ideation/api/application"},
+    "celery": {"/ideation/celery/worker"},
+    "monitoring": set(),
+    "bastion": set(),
+}
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_tier_ships_logs_exactly_to_its_own_groups(env, tier):
+    """Every group provisioning creates: a tier writes streams in its own groups (and the boot
+    log), nowhere else; only the nginx tier's shipper reads its streams back (a pending batch)."""
+    policy, region = env["policies"][tier], env["facts"]["region"]
+    groups = set(_variables(env["name"])["aws_log_groups"]) | {"/ideation/other"}
+    assert LOG_GROUPS[tier] <= groups
+    for group in sorted(groups):
+        stream = f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{group}:log-stream:{tier}-i-0abc"
+        own = group in LOG_GROUPS[tier]
+        for action in ("logs:PutLogEvents", "logs:CreateLogStream"):
+            assert allows(policy, action, stream) == (own or group == "/ideation/bootstrap"), (
+                action,
+                group,
+            )
+        assert allows(policy, "logs:GetLogEvents", stream) == (own and tier == "nginx"), group
+        assert not allows(
+            policy, "logs:CreateLogGroup", f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{group}"
+        )
+        assert not allows(policy, "logs:DeleteLogStream", stream)

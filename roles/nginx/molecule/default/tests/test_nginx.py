@@ -417,6 +417,12 @@ def test_access_log_is_one_json_object_per_request(host):
     assert entry["uri"] == f"/api/ping?marker={marker}"
     assert entry["upstream_status"] == "200"
     assert entry["ssl_protocol"] in ("TLSv1.2", "TLSv1.3")
+    # What the log shipper and a reader of /ideation/nginx/access need: the event time and the
+    # upstream's timings.
+    assert abs(entry["msec"] - time.time()) < 60
+    assert entry["upstream_addr"]
+    for key in ("upstream_response_time", "upstream_connect_time", "upstream_header_time"):
+        assert float(entry[key]) >= 0, key
 
 
 def test_gixy_finds_nothing_in_the_rendered_configuration(host, tmp_path):
