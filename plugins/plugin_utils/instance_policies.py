@@ -132,12 +132,10 @@ GRANTS: dict[str, Grant] = {
     ),
     # --- nginx ---------------------------------------------------------------------------------
     "DiscoverApiGroup": Grant(
-        "The upstream sync service lists the api group's instances and their addresses"
-        " (plugin_utils/upstream_sync.py); these Describe calls cannot be scoped.",
-        (
-            "autoscaling:DescribeAutoScalingGroups",
-            "autoscaling:DescribeAutoScalingInstances",
-        ),
+        "The upstream sync service lists the instances of the api group (the upstream list) and"
+        " of the monitoring and bastion groups (the rate-limit allowlist); their addresses come"
+        " from ec2:DescribeInstances (DescribeSelf). Describe calls cannot be scoped.",
+        ("autoscaling:DescribeAutoScalingGroups",),
     ),
     "AcmeLookup": Grant(
         "certbot's dns-route53 plugin finds the zone and waits for its change to propagate;"

@@ -1,5 +1,6 @@
-"""nginx's API upstream list from the api auto-scaling group: which instances get traffic, the
-upstream file nginx reads, and one sync cycle (list, render, test the whole tree, swap, reload).
+"""nginx's API upstream list from the api auto-scaling group, and its rate-limit allowlist from the
+monitoring and bastion groups: which instances get traffic, which addresses are never limited,
+the files nginx reads, and one sync cycle (list, render, test the whole tree, swap, reload).
 
 Standard library only, no Ansible import: the nginx role installs this very file next to
 /usr/local/sbin/ideation-upstream-sync (Debian's python3 with python3-boto3), and the unit tests
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import ipaddress
 import json
 import logging
 import os
@@ -112,6 +114,89 @@ def render_upstream(
     return "\n".join(lines) + "\n"
 
 
+def echo(value: Any, limit: int = 40) -> str:
+    """`repr(value)` cut to `limit` characters (as plugin_utils/echo.py does; this file is installed
+    alone on the nginx host, so it imports nothing of the collection)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# Loopback: the host's own checks and a proxy on it are never limited.
+LOOPBACK = ("127.0.0.0/8", "::1/128")
+# Instances whose address the allowlist admits: InService, and Standby (an operator on a bastion
+# in Standby, a monitoring host taken out for maintenance, is still that host).
+ALLOWLISTED_STATES = (IN_SERVICE, STANDBY)
+
+
+def allowlisted_addresses(
+    instances: Iterable[Mapping[str, Any]], addresses: Mapping[str, str]
+) -> list[str]:
+    """The private addresses of a group's InService and Standby instances (whatever their health)
+    that EC2 reports running; a leaving or pending instance and a terminated one are not admitted.
+    """
+    return sorted(
+        {
+            addresses[i["InstanceId"]]
+            for i in instances
+            if i.get("LifecycleState") in ALLOWLISTED_STATES and i["InstanceId"] in addresses
+        }
+    )
+
+
+def inventory_addresses(
+    groups: Mapping[str, Iterable[str]],
+    hostvars: Mapping[str, Mapping[str, Any]],
+    roles: Iterable[str],
+) -> list[str]:
+    """The private addresses of the hosts of the inventory groups `roles`, picked as the role's
+    templates pick an API host's (``private_ip_address``, else ``ansible_host``). A group that is
+    absent has no host; a host without an IP address is an error, never a silent hole."""
+    if isinstance(roles, (str, bytes)) or not isinstance(roles, Iterable):
+        raise ValueError(f"roles must be a list of inventory group names, got {echo(roles)}")
+    found = []
+    for role in roles:
+        for host in groups.get(str(role)) or []:
+            variables = hostvars.get(host) or {}
+            address = variables.get("private_ip_address") or variables.get("ansible_host") or host
+            try:
+                found.append(str(ipaddress.ip_address(str(address))))
+            except ValueError:
+                raise ValueError(
+                    f"host {echo(host)} of group {echo(role)} has no private IP address"
+                    f" (private_ip_address or ansible_host), got {echo(address)}"
+                ) from None
+    return found
+
+
+def allowlist_entries(networks: Iterable[str], addresses: Iterable[str]) -> list[str]:
+    """The allowlist: `networks` (CIDR blocks, e.g. loopback and an operator's extra ones) and each
+    host address as a /32 or /128, unique and sorted by family and address (the order nginx's
+    `geo` ignores, so that the file changes only when the set does)."""
+    if isinstance(networks, (str, bytes)):
+        raise ValueError(f"the networks must be a list of CIDR blocks, got {echo(networks)}")
+    found: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set()
+    for network in networks:
+        try:
+            found.add(ipaddress.ip_network(str(network)))
+        except ValueError:
+            raise ValueError(f"not a CIDR block (no host bits set): {echo(network)}") from None
+    for address in addresses:
+        try:
+            found.add(ipaddress.ip_network(ipaddress.ip_address(str(address))))
+        except ValueError:
+            raise ValueError(f"not an IP address: {echo(address)}") from None
+    return [str(n) for n in sorted(found, key=lambda n: (n.version, n))]
+
+
+def render_allowlist(entries: Sequence[str], *, header: str = "") -> str:
+    """The allowlist file: `header` (comment lines), then one `geo` entry per network (value 0,
+    not limited), as templates/.../ratelimit-allowlist.conf.j2 writes it; http.conf's `geo`
+    includes it."""
+    lines = [header.rstrip("\n")] if header else []
+    lines += [f"{entry} 0;" for entry in entries]
+    return "\n".join(lines) + "\n"
+
+
 def needs_update(live: str | None, rendered: str) -> bool:
     """Whether the live file must be replaced: only when its text differs (a missing file does)."""
     return live != rendered
@@ -174,17 +259,18 @@ def metrics_text(
         (
             "last_success_timestamp_seconds",
             "gauge",
-            "Unix time the upstream list last matched the group (0: not since the start).",
+            "Unix time the upstream list and the allowlist last matched their groups"
+            " (0: not since the start).",
             f"{last_success:.3f}",
         ),
         ("servers", "gauge", "API servers in rotation in the live upstream list.", str(servers)),
         (
             "errors_total",
             "counter",
-            "Sync cycles that kept the last good list (AWS error, nginx -t, reload failed).",
+            "Sync cycles that kept a last good file (AWS error, nginx -t, reload failed).",
             str(errors),
         ),
-        ("reloads_total", "counter", "nginx reloads for a changed list.", str(reloads)),
+        ("reloads_total", "counter", "nginx reloads for a changed file.", str(reloads)),
     ]
     out = []
     for name, kind, help_text, value in rows:
@@ -223,6 +309,11 @@ class Settings:
         default_factory=lambda: ["nginx.conf", "ideation/http.conf", "ideation/servers.conf"]
     )
     upstream_file: str = "ideation/upstream.conf"
+    # The rate-limit allowlist: `allowlist_networks` and the addresses of `allowlist_groups`'
+    # InService and Standby instances, written to `allowlist_file` (empty: not this service's).
+    allowlist_file: str = ""
+    allowlist_groups: list[str] = field(default_factory=list)
+    allowlist_networks: list[str] = field(default_factory=lambda: list(LOOPBACK))
     staging_dir: str = "/etc/nginx/.upstream-sync"
     metrics_file: str = "/var/lib/prometheus/node-exporter/ideation_upstream_sync.prom"
     lock_file: str = "/run/lock/ideation-upstream-sync.lock"
@@ -244,6 +335,14 @@ class Settings:
             "\n# Do not edit: the next change of the group replaces this file."
         )
 
+    def allowlist_header(self) -> str:
+        groups = ", ".join(f"'{g}'" for g in self.allowlist_groups) or "none"
+        return (
+            "# Written by ideation-upstream-sync (ideation.platform.nginx): never rate limited,"
+            "\n# nginx_ratelimit_allowlist and the InService and Standby instances of the groups"
+            f"\n# {groups}. Do not edit: the next change of a group replaces this file."
+        )
+
 
 Runner = Callable[[Sequence[str]], subprocess.CompletedProcess]
 
@@ -261,9 +360,11 @@ class Syncer:
         lister: Callable[[], list[Server]],
         run: Runner = _run,
         clock: Callable[[], float] = time.time,
+        allowlist_lister: Callable[[], list[str]] | None = None,
     ) -> None:
         self.settings = settings
         self.lister = lister
+        self.allowlist_lister = allowlist_lister
         self.run = run
         self.clock = clock
         self.last_success = 0.0
@@ -275,9 +376,11 @@ class Syncer:
     def live_path(self) -> Path:
         return Path(self.settings.nginx_dir) / self.settings.upstream_file
 
-    def live_text(self) -> str | None:
+    def live_text(self, name: str | None = None) -> str | None:
+        """The live text of `name` (relative to nginx_dir; the upstream file by default)."""
+        path = Path(self.settings.nginx_dir) / name if name else self.live_path
         try:
-            return self.live_path.read_text()
+            return path.read_text()
         except FileNotFoundError:
             return None
 
@@ -303,56 +406,96 @@ class Syncer:
             self.write_metrics()
         return outcome
 
+    def _wanted(self) -> tuple[dict[str, str], list[str], list[Server]]:
+        """Each managed file's new text (relative name -> text), why any could not be made, and
+        the servers listed.
+
+        The upstream list and the allowlist are listed apart: an error in one keeps that file's
+        last good text and lets the other follow its groups."""
+        s = self.settings
+        wanted: dict[str, str] = {}
+        errors: list[str] = []
+        servers: list[Server] = []
+        try:
+            servers = self.lister()
+            if in_rotation(servers) == 0:
+                raise SyncError(f"no InService instance in {s.group}: keeping the last list")
+            wanted[s.upstream_file] = render_upstream(
+                servers,
+                max_fails=s.max_fails,
+                fail_timeout=s.fail_timeout,
+                keepalive=s.keepalive,
+                header=s.header(),
+            )
+        except Exception as error:  # kept; reported once the other file is done
+            errors.append(str(error))
+        if s.allowlist_file:
+            try:
+                if self.allowlist_lister is None:
+                    raise SyncError("no lister for the allowlist's groups")
+                entries = allowlist_entries(s.allowlist_networks, self.allowlist_lister())
+                wanted[s.allowlist_file] = render_allowlist(entries, header=s.allowlist_header())
+            except Exception as error:  # kept; reported once the other file is done
+                errors.append(f"allowlist: {error}; keeping the last allowlist")
+        return wanted, errors, servers
+
     def _sync(self) -> str:
         s = self.settings
-        servers = self.lister()
-        if in_rotation(servers) == 0:
-            raise SyncError(f"no InService instance in {s.group}: keeping the last list")
-        rendered = render_upstream(
-            servers,
-            max_fails=s.max_fails,
-            fail_timeout=s.fail_timeout,
-            keepalive=s.keepalive,
-            header=s.header(),
-        )
-        if not needs_update(self.live_text(), rendered):
-            if self.reload_pending:
-                self._reload()
-            return "unchanged"
-        # Before the role has installed its tree (a first converge) nginx does not read the file
-        # yet: it is written untested, and the role tests it with the whole tree it installs.
-        tree_installed = all((Path(s.nginx_dir) / name).is_file() for name in s.tree[1:])
-        if tree_installed:
-            self._test(rendered)
-        self.live_path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(self.live_path, rendered)
-        LOG.info(
-            "upstream list of %s now: %s",
-            s.group,
-            ", ".join(f"{x.name}{' (down)' if x.down else ''}" for x in servers) or "empty",
-        )
-        if tree_installed:
-            self.reload_pending = True
+        wanted, errors, servers = self._wanted()
+        changed = {n: t for n, t in wanted.items() if needs_update(self.live_text(n), t)}
+        if changed:
+            # Before the role has installed its tree (a first converge) nginx does not read the
+            # files yet: they are written untested, and the role tests them with the whole tree.
+            tree_installed = all((Path(s.nginx_dir) / name).is_file() for name in s.tree[1:])
+            if tree_installed:
+                self._test(changed)
+            for name, text in changed.items():
+                path = Path(s.nginx_dir) / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_atomically(path, text)
+            if s.upstream_file in changed:
+                LOG.info(
+                    "upstream list of %s now: %s",
+                    s.group,
+                    ", ".join(f"{x.name}{' (down)' if x.down else ''}" for x in servers) or "empty",
+                )
+            if s.allowlist_file in changed:
+                LOG.info(
+                    "rate-limit allowlist now: %s",
+                    ", ".join(
+                        line.split()[0]
+                        for line in changed[s.allowlist_file].splitlines()
+                        if line and not line.startswith("#")
+                    ),
+                )
+            if tree_installed:
+                self.reload_pending = True
+        if self.reload_pending:
             self._reload()
-        return "changed"
+        if errors:
+            raise SyncError("; ".join(errors))
+        return "changed" if changed else "unchanged"
 
-    def _test(self, rendered: str) -> None:
-        """Render the whole tree into the staging directory and have nginx test it there."""
+    def _test(self, changed: Mapping[str, str]) -> None:
+        """Copy the live tree into the staging directory with the `changed` files in it, and have
+        nginx test it there as a whole."""
         s = self.settings
         staging = Path(s.staging_dir)
         shutil.rmtree(staging, ignore_errors=True)
-        for name in s.tree:
+        managed = [s.upstream_file] + ([s.allowlist_file] if s.allowlist_file else [])
+        for name in [*s.tree, *managed]:
             target = staging / name
             target.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-            shutil.copyfile(Path(s.nginx_dir) / name, target)
-        target = staging / s.upstream_file
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-        target.write_text(rendered)
+            if name in changed:
+                target.write_text(changed[name])
+            elif (Path(s.nginx_dir) / name).is_file():
+                shutil.copyfile(Path(s.nginx_dir) / name, target)
         conf = staging / s.tree[0]
         result = self.run([*s.test_command, "-c", str(conf)])
         if result.returncode != 0:
             raise SyncError(
-                f"nginx rejected the new list (kept in {staging}): {(result.stderr or '').strip()}"
+                f"nginx rejected the new list ({', '.join(sorted(changed))}; kept in {staging}):"
+                f" {(result.stderr or '').strip()}"
             )
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -390,8 +533,8 @@ class Syncer:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def aws_lister(settings: Settings) -> Callable[[], list[Server]]:
-    """A lister with boto3 clients made once (connections are reused from cycle to cycle)."""
+def aws_clients(settings: Settings) -> tuple[Any, Any]:
+    """boto3 Auto Scaling and EC2 clients, made once (connections reused from cycle to cycle)."""
     import boto3  # only here: the pure functions above need no AWS library
     from botocore.config import Config
 
@@ -401,14 +544,30 @@ def aws_lister(settings: Settings) -> Callable[[], list[Server]]:
         "endpoint_url": settings.endpoint_url or None,
         "config": config,
     }
-    autoscaling = boto3.client("autoscaling", **options)
-    ec2 = boto3.client("ec2", **options)
+    return boto3.client("autoscaling", **options), boto3.client("ec2", **options)
+
+
+def group_lister(settings: Settings, autoscaling: Any, ec2: Any) -> Callable[[], list[Server]]:
+    """The upstream servers of the api group, listed anew on each call."""
 
     def _list() -> list[Server]:
         instances, addresses = describe_group(autoscaling, ec2, settings.group)
         return servers_from_group(
             instances, addresses, name_prefix=settings.name_prefix, port=settings.port
         )
+
+    return _list
+
+
+def allowlist_lister(autoscaling: Any, ec2: Any, groups: Sequence[str]) -> Callable[[], list[str]]:
+    """The addresses the allowlist admits from `groups`, listed anew on each call. A missing
+    group fails the whole listing (describe_group), so a misspelt name never empties the list."""
+
+    def _list() -> list[str]:
+        found: set[str] = set()
+        for group in groups:
+            found.update(allowlisted_addresses(*describe_group(autoscaling, ec2, group)))
+        return sorted(found)
 
     return _list
 
@@ -421,7 +580,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
     settings = Settings.from_mapping(json.loads(Path(args.config).read_text()))
-    syncer = Syncer(settings, aws_lister(settings))
+    autoscaling, ec2 = aws_clients(settings)
+    syncer = Syncer(
+        settings,
+        group_lister(settings, autoscaling, ec2),
+        allowlist_lister=allowlist_lister(autoscaling, ec2, settings.allowlist_groups),
+    )
     while True:
         outcome = syncer.cycle()
         if args.once:

@@ -233,6 +233,25 @@ def test_nginx_lists_the_api_group_but_reads_nothing_of_the_app(env):
     assert not allows(policy, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "Ideation"})
 
 
+# What ideation-upstream-sync calls (test_ratelimit_allowlist.py records it against moto).
+UPSTREAM_SYNC_CALLS = {"autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances"}
+
+
+def test_nginx_may_make_the_upstream_sync_s_calls_and_no_other_autoscaling_read(env):
+    policy = env["policies"]["nginx"]
+    for action in UPSTREAM_SYNC_CALLS:
+        assert allows(policy, action, "*"), action
+    granted = {
+        action
+        for statement in policy["Statement"]
+        for action in (
+            [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        )
+        if action.startswith("autoscaling:Describe")
+    }
+    assert granted == {"autoscaling:DescribeAutoScalingGroups"}
+
+
 def test_monitoring_discovers_publishes_into_its_namespace_and_notifies(env):
     policy, facts = env["policies"]["monitoring"], env["facts"]
     namespace = facts["metrics_namespace"]

@@ -345,11 +345,10 @@ def check_site_variables(project: SiteProject, ansible: Any, moto: Any, *, db_pa
     assert (values["nginx_tls_mode"], values["nginx_letsencrypt_challenge"]) == (
         "letsencrypt", "dns-01-route53")
     assert values["nginx_letsencrypt_email"] == "ops@example.org"
-    # Never rate limited: loopback and the monitoring (private) and bastion (public) subnets,
-    # not the whole VPC (API, Celery and database addresses are limited like anyone).
-    net = {"prod": "10.0", "staging": "10.1"}[env]
-    assert values["nginx_ratelimit_allowlist"] == ["127.0.0.0/8", "::1/128"] + [
-        f"{net}.{n}.0/24" for n in (1, 2, 10, 11)]
+    # Never rate limited: the monitoring and bastion hosts' own addresses and loopback, not the
+    # subnets they share with the API, Celery and nginx hosts (10.0.10.10 to .12 here).
+    assert values["nginx_ratelimit_allowlist"] == [
+        "10.0.10.13/32", "10.0.10.14/32", "127.0.0.0/8", "::1/128"]
     key = project.files["admin_key"].read_text().strip()
     assert values["common_operators"] == [{"name": "admin", "ssh_keys": [key], "sudo": True}]
     return values

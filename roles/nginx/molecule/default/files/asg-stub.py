@@ -2,7 +2,7 @@
 """A stand-in for the Auto Scaling and EC2 query APIs on loopback, for ideation-upstream-sync.
 
 Usage: asg-stub PORT STATE_FILE. STATE_FILE (JSON, re-read on every request):
-{"group": NAME, "fail": false, "instances": [{"id", "state", "health", "address", "running"}]}.
+{"fail": false, "groups": {NAME: [{"id", "state", "health", "address", "running"}]}}.
 Answers DescribeAutoScalingGroups and DescribeInstances as AWS does (XML); with "fail" true every
 request gets a Throttling error. Only what the sync reads is in the answers.
 """
@@ -19,15 +19,17 @@ PORT, STATE = int(sys.argv[1]), sys.argv[2]
 def groups(state, params):
     wanted = [v[0] for k, v in params.items() if k.startswith("AutoScalingGroupNames.member.")]
     members = ""
-    if not wanted or state["group"] in wanted:
+    for name, group in state["groups"].items():
+        if wanted and name not in wanted:
+            continue
         instances = "".join(
             f"<member><InstanceId>{escape(i['id'])}</InstanceId>"
             f"<LifecycleState>{escape(i['state'])}</LifecycleState>"
             f"<HealthStatus>{escape(i.get('health', 'Healthy'))}</HealthStatus></member>"
-            for i in state["instances"]
+            for i in group
         )
-        members = (
-            f"<member><AutoScalingGroupName>{escape(state['group'])}</AutoScalingGroupName>"
+        members += (
+            f"<member><AutoScalingGroupName>{escape(name)}</AutoScalingGroupName>"
             f"<Instances>{instances}</Instances></member>"
         )
     return (
@@ -45,7 +47,8 @@ def instances(state, params):
         f"<instanceState><code>{16 if i.get('running', True) else 48}</code>"
         f"<name>{'running' if i.get('running', True) else 'terminated'}</name>"
         "</instanceState></item>"
-        for i in state["instances"]
+        for group in state["groups"].values()
+        for i in group
     )
     return (
         '<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'

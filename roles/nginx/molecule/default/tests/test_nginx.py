@@ -380,6 +380,48 @@ def test_allowlisted_clients_are_never_limited(host):
     assert codes == [200] * (STRICT_BURST + 12), codes
 
 
+def allowlist_entries(text: str) -> list[str]:
+    return [line.split()[0] for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def api1_address(host) -> str:
+    upstream = host.file("/etc/nginx/ideation/upstream.conf").content_string
+    found = re.search(r"server (\S+):8000 .*; # nginx-api1$", upstream, re.M)
+    assert found, upstream
+    return found[1]
+
+
+def test_the_allowlist_is_the_monitoring_and_bastion_hosts_not_their_neighbours(host):
+    """Source inventory (the drain ran last): the hosts' own addresses, from the inventory."""
+    live = host.file("/etc/nginx/ideation/ratelimit-allowlist.conf").content_string
+    assert allowlist_entries(live) == ["127.0.0.0/8", "192.0.2.21/32", "192.0.2.22/32", "::1/128"]
+    for monitoring_or_bastion in ("192.0.2.21", "192.0.2.22"):
+        codes = statuses(
+            host,
+            STRICT_BURST + 8,
+            API,
+            "/api/ideas",
+            "-H",
+            f"X-Forwarded-For: {monitoring_or_bastion}",
+            "--data",
+            "{}",
+        )
+        assert codes == [200] * (STRICT_BURST + 8), (monitoring_or_bastion, codes)
+    # An API host (and any neighbour in the same subnet) is limited like anyone.
+    for neighbour in (api1_address(host), "192.0.2.23"):
+        codes = statuses(
+            host,
+            STRICT_BURST + 5,
+            API,
+            "/api/ideas",
+            "-H",
+            f"X-Forwarded-For: {neighbour}",
+            "--data",
+            "{}",
+        )
+        assert 429 in codes, (neighbour, codes)
+
+
 def test_static_assets_are_cached_for_a_year_and_the_index_is_revalidated(host):
     asset = https(host, SITE, "/static/app.3f2a1b.js")
     assert asset.status == 200
@@ -566,6 +608,36 @@ def test_an_aws_api_error_keeps_the_last_list_and_shows_in_the_metric(host):
     fresh = sync_metric(host, "asg-ok.prom", "last_success_timestamp_seconds")
     assert 0 < fresh <= stale < fresh + 5  # it stopped moving once the API failed
     assert record(host, "asg-service-state").strip() == "active"
+
+
+def codes(host, name: str) -> list[int]:
+    return [int(code) for code in record(host, name).split()]
+
+
+def test_the_sync_s_allowlist_is_the_groups_in_service_and_standby_hosts(host):
+    first = allowlist_entries(record(host, "allow-1.conf"))
+    # Not the inventory's monitoring and bastion hosts (192.0.2.21, .22), nor a leaving one (.34).
+    assert first == ["127.0.0.0/8", "192.0.2.31/32", "192.0.2.33/32", "::1/128"]
+    assert "ideation-molecule-monitoring" in record(host, "allow-1.conf")
+    assert codes(host, "limits-monitoring-1") == [200] * 8
+    # The bastion is in Standby (and unhealthy): its operator is still not limited.
+    assert codes(host, "limits-bastion") == [200] * 8
+    api = codes(host, "limits-api")
+    assert api[: STRICT_BURST + 1] == [200] * (STRICT_BURST + 1) and 429 in api, api
+
+
+def test_a_replaced_monitoring_host_s_new_address_is_admitted_and_the_old_one_limited(host):
+    second = allowlist_entries(record(host, "allow-2.conf"))
+    assert second == ["127.0.0.0/8", "192.0.2.32/32", "192.0.2.33/32", "::1/128"]
+    assert codes(host, "limits-monitoring-new") == [200] * 8
+    old = codes(host, "limits-monitoring-old")
+    assert old[: STRICT_BURST + 1] == [200] * (STRICT_BURST + 1) and 429 in old, old
+    # Reloaded, never restarted (the PID is read after this change).
+    assert record(host, "pid-asg").strip() == record(host, "pid-before").strip()
+
+
+def test_an_aws_api_error_keeps_the_last_allowlist(host):
+    assert record(host, "allow-error.conf") == record(host, "allow-2.conf")
 
 
 def test_an_inventory_run_stops_the_sync_service(host):
