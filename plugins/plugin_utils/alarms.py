@@ -3,6 +3,7 @@
 ``alert_subscriptions`` builds the alert topic's subscriptions and refuses an environment that
 must page someone but names nobody. ``db_connections_alarm`` sizes the database connection
 alarm from what the fleet's PgBouncers can open, so that the alarm can fire at all.
+``s3_request_alarms`` defines the 4xx and 5xx error-rate alarms on a bucket's request metrics.
 No Ansible import: the filter wrappers turn ``ValueError`` into ``AnsibleFilterError``.
 """
 
@@ -140,3 +141,73 @@ def db_connections_alarm(
         "max_connections": maximum,
         "threshold": threshold,
     }
+
+
+# The bucket metrics configuration (S3 request metrics) that covers every object; its Id is the
+# FilterId dimension of the bucket's request metrics in CloudWatch.
+S3_METRICS_FILTER_ID = "EntireBucket"
+# The request metrics whose Average is the share of requests answered with that status class
+# (each request counts 1 or 0, as AWS documents them).
+S3_ERROR_METRICS = {"4xxErrors": "s3_4xx_percent", "5xxErrors": "s3_5xx_percent"}
+
+
+def _percent(value: Any, name: str) -> Fraction:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    try:
+        share = Fraction(str(value))
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not 0 < share < 100:
+        raise ValueError(f"{name} must be above 0 and below 100, got {value!r}")
+    return share
+
+
+def s3_request_alarms(
+    bucket: str,
+    name_prefix: str,
+    thresholds: Mapping[str, Any],
+    filter_id: str = S3_METRICS_FILTER_ID,
+) -> list[dict[str, Any]]:
+    """The bucket's error-rate alarms, one per status class (4xx, then 5xx), in the options of
+    amazon.aws.cloudwatch_metric_alarm.
+
+    Each watches ``AWS/S3`` ``4xxErrors``/``5xxErrors`` (dimensions BucketName and FilterId:
+    the bucket needs the metrics configuration ``filter_id``) with statistic Average, the share
+    of requests with that status, per minute; it alarms when the share is above
+    ``thresholds[s3_4xx_percent]``/``[s3_5xx_percent]`` % in each of ``s3_errors_minutes``
+    minutes. S3 publishes no datum for a minute without requests: missing data is not breaching.
+    """
+    if not isinstance(bucket, str) or not bucket:
+        raise ValueError(f"the bucket must be a name, got {bucket!r}")
+    if not isinstance(filter_id, str) or not filter_id:
+        raise ValueError(f"the metrics filter id must be a name, got {filter_id!r}")
+    if not isinstance(thresholds, Mapping):
+        raise ValueError(f"the thresholds must be a mapping (aws_alarms), got {thresholds!r}")
+    missing = [k for k in (*S3_ERROR_METRICS.values(), "s3_errors_minutes") if k not in thresholds]
+    if missing:
+        raise ValueError(f"aws_alarms has no {', '.join(missing)}")
+    minutes = _count(thresholds["s3_errors_minutes"], "aws_alarms.s3_errors_minutes", 1)
+    alarms = []
+    for metric, key in S3_ERROR_METRICS.items():
+        percent = _percent(thresholds[key], f"aws_alarms.{key}")
+        status = metric[:3]
+        alarms.append(
+            {
+                "name": f"{name_prefix}-{bucket}-{status}-rate-high",
+                "description": (
+                    f"S3 bucket {bucket}: more than {float(percent):g} % of requests answered "
+                    f"with {status} in each of {minutes} minutes"
+                ),
+                "namespace": "AWS/S3",
+                "metric_name": metric,
+                "dimensions": {"BucketName": bucket, "FilterId": filter_id},
+                "statistic": "Average",
+                "comparison": "GreaterThanThreshold",
+                "threshold": float(percent / 100),
+                "period": 60,
+                "evaluation_periods": minutes,
+                "treat_missing_data": "notBreaching",
+            }
+        )
+    return alarms

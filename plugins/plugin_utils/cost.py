@@ -21,6 +21,10 @@ TIERS = ("public", "private", "database", "regional")
 # EC2 detailed monitoring (launch templates enable it) bills 7 metrics per instance at the
 # custom-metric price (https://aws.amazon.com/cloudwatch/pricing/, example 1).
 DETAILED_MONITORING_METRICS = 7
+# S3 request metrics of one metrics configuration (AllRequests, Get/Put/Delete/Head/Post/List/
+# SelectRequests, BytesDownloaded/Uploaded, SelectBytesScanned/Returned, 4xx/5xxErrors,
+# FirstByteLatency, TotalRequestLatency), billed as custom metrics while they have data.
+S3_REQUEST_METRICS = 16
 # RDS PostgreSQL gp3: below 400 GiB 3,000 IOPS and 125 MiB/s are included, from 400 GiB 12,000
 # and 500 (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/CHAP_Storage.html#gp3-storage).
 RDS_GP3_LARGE_GIB = 400
@@ -223,6 +227,8 @@ def _monitoring_lines(env: Mapping[str, Any], usage: Mapping[str, Any]) -> list[
     retention = _int(env["aws_log_retention_days"], "aws_log_retention_days")
     ingested = _number(usage.get("log_gb", 0), "cost_usage.log_gb")
     alarm = ("cloudwatch_alarm_month",)
+    # The document bucket's request metrics (storage.yml) and their two alarms (monitoring.yml).
+    s3_metrics = bool(env.get("aws_s3_request_metrics_id"))
     lines = [
         Line("cloudwatch:alarms:scaling", "CloudWatch", "regional",
              f"scaling alarms, out and in for {scaling} groups", "aws_asgs.*.scaling",
@@ -234,8 +240,10 @@ def _monitoring_lines(env: Mapping[str, Any], usage: Mapping[str, Any]) -> list[
              f"Redis memory alarms, one per node ({nodes})", "aws_redis.nodes", _same(nodes),
              "alarms", alarm),
         Line("cloudwatch:alarms:other", "CloudWatch", "regional",
-             "API error rate, database connections and site health alarms",
-             "playbooks/provision/monitoring.yml, dns.yml", _same(3), "alarms", alarm),
+             "API error rate, database connections and site health alarms"
+             + (", the document bucket's 4xx and 5xx rates" if s3_metrics else ""),
+             "playbooks/provision/monitoring.yml, dns.yml", _same(3 + 2 * s3_metrics), "alarms",
+             alarm),
         Line("logs:ingest", "CloudWatch", "regional",
              f"logs into {len(env.get('aws_log_groups') or [])} log groups and RDS exports",
              "cost_usage.log_gb", _same(ingested), "GB", ("logs_ingest_gb",)),
@@ -244,6 +252,14 @@ def _monitoring_lines(env: Mapping[str, Any], usage: Mapping[str, Any]) -> list[
              "cost_usage.log_gb, aws_log_retention_days", _same(ingested * retention / 30),
              "GB-months", ("logs_storage_gb_month",)),
     ]
+    if s3_metrics:
+        # Request metrics are billed as custom metrics (S3's pricing page): at most one per
+        # request metric of the configuration.
+        lines.append(
+            Line("cloudwatch:s3_request_metrics", "CloudWatch", "regional",
+                 f"S3 request metrics of the document bucket (at most {S3_REQUEST_METRICS})",
+                 "aws_s3_request_metrics_id", _same(S3_REQUEST_METRICS), "metrics",
+                 ("cloudwatch_metric_month",)))
     if env.get("prometheus_cloudwatch_enabled"):
         # prometheus role: the queue depth, the API error rate and memory per group, published
         # by every monitoring host each interval in one PutMetricData call.

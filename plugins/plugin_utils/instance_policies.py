@@ -174,6 +174,21 @@ GRANTS: dict[str, Grant] = {
         ("*",),
         {"StringEquals": {"cloudwatch:namespace": "{metrics_namespace}"}},
     ),
+    "ReadCloudWatchMetrics": Grant(
+        "Grafana's CloudWatch data source (RDS and ElastiCache panels) reads metrics and alarms"
+        " with the instance role: the metrics actions of Grafana's documented policy, and the"
+        " region list of its query editor. None takes a resource narrower than *. Left out:"
+        " Logs Insights, tag lookups and cross-account links, which no dashboard uses.",
+        (
+            "cloudwatch:DescribeAlarmsForMetric",
+            "cloudwatch:DescribeAlarmHistory",
+            "cloudwatch:DescribeAlarms",
+            "cloudwatch:ListMetrics",
+            "cloudwatch:GetMetricData",
+            "cloudwatch:GetInsightRuleReport",
+            "ec2:DescribeRegions",
+        ),
+    ),
     "NotifyAlerts": Grant(
         "Alertmanager's SNS receiver publishes to the platform's alert topic.",
         ("sns:Publish",),
@@ -203,7 +218,14 @@ TIERS: dict[str, tuple[str, ...]] = {
     ),
     "api": (*BOOT, "Documents", "ReadSecrets", "ShipLogs"),
     "celery": (*BOOT, "Documents", "ReadSecrets", "ShipLogs"),
-    "monitoring": (*BOOT, "ReadSecrets", "DiscoverTargets", "PublishMetrics", "NotifyAlerts"),
+    "monitoring": (
+        *BOOT,
+        "ReadSecrets",
+        "DiscoverTargets",
+        "PublishMetrics",
+        "ReadCloudWatchMetrics",
+        "NotifyAlerts",
+    ),
     "bastion": BOOT,
 }
 # Keys of the secrets mapping (platform_secrets and platform_site_secrets) each tier reads, as

@@ -35,6 +35,19 @@ moto 5.2 differs from AWS in ways that break correct automation, not merely unte
   health replacements AWS makes: SetInstanceHealth Unhealthy, or an InService instance no longer
   running in EC2, makes the group terminate it and launch a replacement.
 
+* PutBucketLogging accepts a target bucket's policy only when its logging statement names one
+  Resource string and its Principal is a mapping: a Resource list (or a wildcard), or an earlier
+  statement with Principal "*" (a TLS-only deny), makes moto refuse the logging or fail (500).
+  AWS evaluates the policy; the platform's log bucket has both. Statements are matched as AWS
+  would (lists, wildcards, any statement order).
+* PutBucketAcl with grants on a bucket whose object ownership is BucketOwnerEnforced succeeds;
+  AWS refuses it (AccessControlListNotSupported), which is why the platform's log bucket takes
+  log delivery through its policy and community.aws.s3_logging (it grants an ACL) is not used.
+* The bucket metrics configuration calls (request metrics) are not implemented: a Put is
+  answered 200 and dropped, a Get answers an empty configuration, and a Delete deletes the
+  bucket itself. Put, Get, List and Delete are implemented as AWS documents them (a Get or
+  Delete of an unknown Id: NoSuchConfiguration).
+
 and two APIs moto lacks, which teardown.yml calls:
 
 * DeleteCacheSubnetGroup (moto answers 500 "not implemented"): added, deleting the group.
@@ -837,6 +850,158 @@ def _patch_ec2_requests() -> None:
     EC2Response.call_action = call_action
 
 
+LOGGING_SERVICE = "logging.s3.amazonaws.com"
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def logging_allowed_by_policy(policy: dict[str, Any], partition: str, bucket: str,
+                              prefix: str) -> bool:
+    """Whether a bucket policy lets S3's logging service put objects under ``prefix``: an Allow
+    statement for that principal (Principal "*" too), s3:PutObject (or a wildcard matching it)
+    on a Resource matching the log objects' ARN. Conditions are not evaluated (the service
+    meets aws:SourceArn and aws:SourceAccount when they name the source bucket)."""
+    import fnmatch
+
+    target = f"arn:{partition}:s3:::{bucket}/{prefix}"
+    for statement in _listed(policy.get("Statement", [])):
+        if statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal", {})
+        if principal != "*" and (
+            not isinstance(principal, dict)
+            or LOGGING_SERVICE not in _listed(principal.get("Service", []))
+        ):
+            continue
+        actions = _listed(statement.get("Action", []))
+        if not any(fnmatch.fnmatchcase("s3:PutObject", a) for a in actions):
+            continue
+        resources = _listed(statement.get("Resource", []))
+        # The log objects are written under the prefix: the statement must cover them.
+        if any(fnmatch.fnmatchcase(target + "x", r) or r == target for r in resources):
+            return True
+    return False
+
+
+def _patch_logging_target_policy() -> None:
+    import json
+
+    from moto.s3.models import FakeBucket
+
+    original = FakeBucket._log_permissions_enabled_policy
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    def log_permissions_enabled_policy(target_bucket: Any, target_prefix: str | None) -> bool:
+        if not target_bucket.policy:
+            return False
+        policy = json.loads(target_bucket.policy.decode())
+        return logging_allowed_by_policy(policy, target_bucket.partition, target_bucket.name,
+                                         target_prefix or "")
+
+    log_permissions_enabled_policy._fidelity_patch = True  # type: ignore[attr-defined]
+    FakeBucket._log_permissions_enabled_policy = staticmethod(log_permissions_enabled_policy)
+
+
+def _patch_acl_on_enforced_ownership() -> None:
+    from moto.s3.exceptions import S3ClientError
+    from moto.s3.models import OWNER, S3Backend
+
+    original = S3Backend.put_bucket_acl
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
+    def put_bucket_acl(self: Any, bucket_name: str, acl: Any) -> None:
+        bucket = self.get_bucket(bucket_name)
+        if "BucketOwnerEnforced" in str(bucket.ownership_rule or ""):
+            owner_only = all(
+                grantee.id == OWNER and not grantee.uri
+                for grant in (acl.grants if acl else [])
+                for grantee in grant.grantees
+            )
+            if not owner_only:
+                raise S3ClientError("AccessControlListNotSupported",
+                                    "The bucket does not allow ACLs")
+        return original(self, bucket_name, acl)
+
+    put_bucket_acl._fidelity_patch = True  # type: ignore[attr-defined]
+    S3Backend.put_bucket_acl = put_bucket_acl
+
+
+def _metrics_configuration_from_xml(body: bytes) -> dict[str, Any]:
+    """A PutBucketMetricsConfiguration body in boto3's shape (Id and Filter)."""
+    import xmltodict
+
+    parsed = xmltodict.parse(body)["MetricsConfiguration"]
+    config: dict[str, Any] = {"Id": parsed["Id"]}
+    raw = parsed.get("Filter")
+    if not raw:
+        return config
+    tag = lambda t: {"Key": t["Key"], "Value": t.get("Value") or ""}  # noqa: E731
+    found: dict[str, Any] = {}
+    for key in ("Prefix", "AccessPointArn"):
+        if key in raw:
+            found[key] = raw[key] or ""
+    if "Tag" in raw:
+        found["Tag"] = tag(raw["Tag"])
+    if "And" in raw:
+        conjunction = {k: raw["And"][k] or "" for k in ("Prefix", "AccessPointArn")
+                       if k in raw["And"]}
+        if "Tag" in raw["And"]:
+            conjunction["Tags"] = [tag(t) for t in _listed(raw["And"]["Tag"])]
+        found["And"] = conjunction
+    config["Filter"] = found
+    return config
+
+
+def _patch_bucket_metrics_configuration() -> None:
+    from moto.core.responses import ActionResult
+    from moto.s3.exceptions import S3ClientError
+    from moto.s3.responses import S3Response
+
+    original = S3Response._bucket_response
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    def missing(config_id: str) -> Exception:
+        return S3ClientError("NoSuchConfiguration",
+                             f"The specified configuration does not exist: {config_id}")
+
+    @functools.wraps(original)
+    def bucket_response(self: Any, request: Any, full_url: str) -> Any:
+        querystring = self._get_querystring(request, full_url)
+        if "metrics" not in querystring or request.method not in ("GET", "PUT", "DELETE"):
+            return original(self, request, full_url)
+        bucket_name = self.parse_bucket_name_from_url(request, full_url)
+        bucket = self.backend.get_bucket(bucket_name)  # NoSuchBucket
+        configs = bucket.__dict__.setdefault("_metrics_configurations", {})
+        config_id = querystring.get("id", [None])[0]
+        if request.method == "PUT":
+            self.data["Action"] = "PutBucketMetricsConfiguration"
+            configs[config_id] = _metrics_configuration_from_xml(self.body)
+            return 200, {}, ""
+        if request.method == "DELETE":
+            self.data["Action"] = "DeleteBucketMetricsConfiguration"
+            if configs.pop(config_id, None) is None:
+                raise missing(config_id)
+            return 204, {}, ""
+        if config_id is None:
+            self.data["Action"] = "ListBucketMetricsConfigurations"
+            listed = [configs[k] for k in sorted(configs)]
+            return self.serialized(ActionResult(
+                {"IsTruncated": False, "MetricsConfigurationList": listed}))
+        if config_id not in configs:
+            raise missing(config_id)
+        self.data["Action"] = "GetBucketMetricsConfiguration"
+        return self.serialized(ActionResult({"MetricsConfiguration": configs[config_id]}))
+
+    bucket_response._fidelity_patch = True  # type: ignore[attr-defined]
+    S3Response._bucket_response = bucket_response
+
+
 def apply_fidelity_patches() -> None:
     """Apply every patch; safe to call more than once."""
     _patch_rds_parameter_group_lookup()
@@ -864,6 +1029,9 @@ def apply_fidelity_patches() -> None:
     _patch_group_creation_hooks()
     _patch_autoscaling_requests()
     _patch_ec2_requests()
+    _patch_logging_target_policy()
+    _patch_acl_on_enforced_ownership()
+    _patch_bucket_metrics_configuration()
 
 
 def main(argv: list[str] | None = None) -> None:

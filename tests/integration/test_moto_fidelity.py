@@ -452,3 +452,97 @@ def test_modify_replication_group_turns_auth_on_rotates_and_off() -> None:
     ec.modify_replication_group(ReplicationGroupId="auth", AuthTokenUpdateStrategy="DELETE",
                                 ApplyImmediately=True)
     assert enabled() is False
+
+
+def _log_bucket_policy(log_bucket: str, sources: list[str]) -> str:
+    """A log bucket's policy as AWS documents it: a TLS-only deny first, then one Allow for
+    S3's logging service per source bucket (Resource lists, conditions on the source)."""
+    import json
+
+    deny = {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [f"arn:aws:s3:::{log_bucket}", f"arn:aws:s3:::{log_bucket}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+    allows = [{"Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
+               "Action": "s3:PutObject", "Resource": [f"arn:aws:s3:::{log_bucket}/{src}/*"],
+               "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{src}"},
+                             "StringEquals": {"aws:SourceAccount": "123456789012"}}}
+              for src in sources]
+    return json.dumps({"Version": "2012-10-17", "Statement": [deny, *allows]})
+
+
+@mock_aws
+def test_bucket_logging_is_granted_by_a_policy_as_aws_reads_it() -> None:
+    """moto refused (or failed on) a log bucket policy with a TLS deny before the logging
+    statement and Resource lists; AWS accepts it. A prefix the policy does not cover is still
+    refused, and so is a bucket without any grant."""
+    apply_fidelity_patches()
+    s3 = boto3.client("s3", region_name=REGION)
+    for name in ("docs-bucket", "logs-bucket", "bare-bucket"):
+        s3.create_bucket(Bucket=name)
+    s3.put_bucket_policy(Bucket="logs-bucket",
+                         Policy=_log_bucket_policy("logs-bucket", ["docs-bucket"]))
+    s3.put_bucket_logging(Bucket="docs-bucket", BucketLoggingStatus={"LoggingEnabled": {
+        "TargetBucket": "logs-bucket", "TargetPrefix": "docs-bucket/"}})
+    enabled = s3.get_bucket_logging(Bucket="docs-bucket")["LoggingEnabled"]
+    assert (enabled["TargetBucket"], enabled["TargetPrefix"]) == ("logs-bucket", "docs-bucket/")
+    for target, prefix in (("logs-bucket", "other/"), ("bare-bucket", "docs-bucket/")):
+        with pytest.raises(ClientError) as refused:
+            s3.put_bucket_logging(Bucket="docs-bucket", BucketLoggingStatus={"LoggingEnabled": {
+                "TargetBucket": target, "TargetPrefix": prefix}})
+        assert refused.value.response["Error"]["Code"] == "InvalidTargetBucketForLogging"
+
+
+@mock_aws
+def test_an_acl_grant_on_a_bucket_without_acls_is_refused() -> None:
+    """With object ownership BucketOwnerEnforced, AWS refuses ACL grants to others (what
+    community.aws.s3_logging adds for the log-delivery group); moto accepted them."""
+    apply_fidelity_patches()
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="enforced")
+    s3.put_bucket_ownership_controls(Bucket="enforced", OwnershipControls={
+        "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+    owner = s3.get_bucket_acl(Bucket="enforced")["Owner"]
+    log_delivery = {"Grantee": {"Type": "Group",
+                                "URI": "http://acs.amazonaws.com/groups/s3/LogDelivery"},
+                    "Permission": "FULL_CONTROL"}
+    with pytest.raises(ClientError) as refused:
+        s3.put_bucket_acl(Bucket="enforced", AccessControlPolicy={
+            "Owner": owner, "Grants": [log_delivery]})
+    assert refused.value.response["Error"]["Code"] == "AccessControlListNotSupported"
+    s3.put_bucket_acl(Bucket="enforced", ACL="private")  # the owner alone: accepted
+    s3.create_bucket(Bucket="with-acls")
+    s3.put_bucket_acl(Bucket="with-acls", AccessControlPolicy={
+        "Owner": owner, "Grants": [log_delivery]})
+
+
+@mock_aws
+def test_bucket_metrics_configurations_are_kept_listed_and_deleted() -> None:
+    """moto dropped a Put, answered a Get with an empty configuration (community.aws
+    s3_metrics_configuration then changed on every run) and deleted the bucket on a Delete."""
+    apply_fidelity_patches()
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="metered")
+    with pytest.raises(ClientError) as unknown:
+        s3.get_bucket_metrics_configuration(Bucket="metered", Id="EntireBucket")
+    assert unknown.value.response["Error"]["Code"] == "NoSuchConfiguration"
+    whole = {"Id": "EntireBucket"}
+    tagged = {"Id": "Uploads", "Filter": {"And": {"Prefix": "up/", "Tags": [
+        {"Key": "kind", "Value": "doc"}, {"Key": "tier", "Value": "hot"}]}}}
+    s3.put_bucket_metrics_configuration(Bucket="metered", Id="EntireBucket",
+                                        MetricsConfiguration=whole)
+    s3.put_bucket_metrics_configuration(Bucket="metered", Id="Uploads",
+                                        MetricsConfiguration=tagged)
+    got = s3.get_bucket_metrics_configuration(Bucket="metered", Id="EntireBucket")
+    assert got["MetricsConfiguration"] == whole
+    got = s3.get_bucket_metrics_configuration(Bucket="metered", Id="Uploads")
+    assert got["MetricsConfiguration"] == tagged
+    listed = s3.list_bucket_metrics_configurations(Bucket="metered")
+    assert listed["MetricsConfigurationList"] == [whole, tagged]
+    s3.delete_bucket_metrics_configuration(Bucket="metered", Id="Uploads")
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["metered"]
+    listed = s3.list_bucket_metrics_configurations(Bucket="metered")
+    assert listed["MetricsConfigurationList"] == [whole]
+    with pytest.raises(ClientError) as gone:
+        s3.delete_bucket_metrics_configuration(Bucket="metered", Id="Uploads")
+    assert gone.value.response["Error"]["Code"] == "NoSuchConfiguration"

@@ -304,3 +304,39 @@ def test_a_tier_ships_logs_exactly_to_its_own_groups(env, tier):
             policy, "logs:CreateLogGroup", f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{group}"
         )
         assert not allows(policy, "logs:DeleteLogStream", stream)
+
+
+# What Grafana's CloudWatch data source calls for the dashboards' RDS and ElastiCache panels
+# (Grafana's documented metrics policy) and the region list of its query editor.
+GRAFANA_CLOUDWATCH_READS = (
+    "cloudwatch:GetMetricData",
+    "cloudwatch:ListMetrics",
+    "cloudwatch:DescribeAlarms",
+    "cloudwatch:DescribeAlarmsForMetric",
+    "cloudwatch:DescribeAlarmHistory",
+    "cloudwatch:GetInsightRuleReport",
+    "ec2:DescribeRegions",
+)
+
+
+def test_monitoring_reads_cloudwatch_for_grafana_and_changes_nothing_there(env):
+    policy = env["policies"]["monitoring"]
+    for action in GRAFANA_CLOUDWATCH_READS:
+        assert allows(policy, action, "*"), action
+    alarm = f"arn:aws:cloudwatch:{env['facts']['region']}:{ACCOUNT}:alarm:ideation-x"
+    for action in (
+        "cloudwatch:PutMetricAlarm",
+        "cloudwatch:DeleteAlarms",
+        "cloudwatch:SetAlarmState",
+        "cloudwatch:DisableAlarmActions",
+        "cloudwatch:PutDashboard",
+        "cloudwatch:PutMetricStream",
+    ):
+        assert not allows(policy, action, alarm) and not allows(policy, action, "*"), action
+    # No logs queries, tag lookups or cross-account links: no dashboard uses them.
+    for action in ("logs:StartQuery", "logs:GetLogEvents", "tag:GetResources", "oam:ListSinks"):
+        assert not allows(policy, action, "*"), action
+    # The reads are the monitoring host's alone.
+    for tier in ("nginx", "api", "celery", "bastion"):
+        assert not allows(env["policies"][tier], "cloudwatch:GetMetricData", "*"), tier
+        assert not allows(env["policies"][tier], "cloudwatch:ListMetrics", "*"), tier

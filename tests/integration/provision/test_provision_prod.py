@@ -236,6 +236,51 @@ def test_artifacts_bucket_and_release_pointer(moto_server, outputs):
     ssm.put_parameter(Name="/ideation/prod/release/current", Value=DEPLOYED, Overwrite=True)
 
 
+ACCESS_LOGS = f"{PREFIX}-access-logs"
+LOGGED = ("ideation-documents-prod", f"{PREFIX}-artifacts")
+
+
+def test_access_log_bucket_takes_each_bucket_s_logs_and_expires_them(moto_server):
+    """Section 7: server access logs of both buckets, each under its own prefix, into a bucket
+    that is encrypted (SSE-S3: S3 delivers no logs to an SSE-KMS one), private, TLS-only, keeps
+    them 365 days, and admits S3's logging service for those two buckets of this account only."""
+    s3 = moto_server.client("s3")
+    for source in LOGGED:
+        enabled = s3.get_bucket_logging(Bucket=source)["LoggingEnabled"]
+        assert (enabled["TargetBucket"], enabled["TargetPrefix"]) == (ACCESS_LOGS, f"{source}/")
+    (rule,) = s3.get_bucket_encryption(Bucket=ACCESS_LOGS)[
+        "ServerSideEncryptionConfiguration"]["Rules"]  # fmt: skip
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    block = s3.get_public_access_block(Bucket=ACCESS_LOGS)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    ownership = s3.get_bucket_ownership_controls(Bucket=ACCESS_LOGS)["OwnershipControls"]
+    assert ownership["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]  # no ACLs
+    (expiry,) = s3.get_bucket_lifecycle_configuration(Bucket=ACCESS_LOGS)["Rules"]
+    assert (expiry["Expiration"], expiry["Status"]) == ({"Days": 365}, "Enabled")
+    account = moto_server.client("sts").get_caller_identity()["Account"]
+    statements = json.loads(s3.get_bucket_policy(Bucket=ACCESS_LOGS)["Policy"])["Statement"]
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    assert {s["Resource"]: s["Condition"] for s in allows} == {
+        f"arn:aws:s3:::{ACCESS_LOGS}/{source}/*": {
+            "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{source}"},
+            "StringEquals": {"aws:SourceAccount": account},
+        }
+        for source in LOGGED
+    }
+    assert all(s["Principal"] == {"Service": "logging.s3.amazonaws.com"} for s in allows)
+    assert all(s["Action"] == "s3:PutObject" for s in allows)
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert s3.get_bucket_tagging(Bucket=ACCESS_LOGS)["TagSet"]
+
+
+def test_document_bucket_publishes_request_metrics(moto_server):
+    s3 = moto_server.client("s3")
+    configuration = s3.get_bucket_metrics_configuration(
+        Bucket="ideation-documents-prod", Id="EntireBucket")["MetricsConfiguration"]  # fmt: skip
+    assert configuration == {"Id": "EntireBucket"}  # no filter: every object
+
+
 def test_each_tier_has_its_own_role_profile_and_policy(moto_server, outputs):
     """One role and profile per tier, each carrying the policy the table renders for it; the
     behaviour of those policies is tests/unit/test_iam_policies.py's."""
@@ -550,6 +595,17 @@ def test_log_groups_and_alarms_of_section_9(moto_server, outputs):
         redis = alarms[f"{PREFIX}-redis-{node}-memory-high"]
         assert (redis["MetricName"], redis["Threshold"]) == ("DatabaseMemoryUsagePercentage", 85.0)
         assert redis["AlarmActions"] == [topic]
+    for status, threshold in (("4xx", 0.1), ("5xx", 0.01)):
+        s3 = alarms[f"{PREFIX}-ideation-documents-prod-{status}-rate-high"]
+        assert (s3["Namespace"], s3["MetricName"], s3["Statistic"]) == (
+            "AWS/S3", f"{status}Errors", "Average")
+        assert s3["Dimensions"] == [
+            {"Name": "BucketName", "Value": "ideation-documents-prod"},
+            {"Name": "FilterId", "Value": "EntireBucket"},
+        ]
+        assert (s3["Threshold"], s3["Period"] * s3["EvaluationPeriods"]) == (threshold, 300)
+        assert s3["TreatMissingData"] == "notBreaching"
+        assert s3["AlarmActions"] == s3["OKActions"] == [topic]
     assert all(topic in alarms[n]["AlarmActions"] for n in alarms if "memory" in n or "high" in n)
 
 
@@ -617,6 +673,24 @@ def test_the_connection_and_error_rate_alarms_cross_their_thresholds(moto_server
     assert alarm_state(cloudwatch, errors, [5.0] * 5, at(6)) == "OK"
     assert alarm_state(cloudwatch, errors, [None] * 5, at(7)) == "ALARM"
     assert alarm_state(cloudwatch, errors, [0.0] * 5, at(8)) == "OK"
+
+
+def test_the_document_bucket_error_rate_alarms_cross_their_thresholds(moto_server):
+    """S3's 4xxErrors and 5xxErrors count each request 1 or 0: their Average is the share."""
+    cloudwatch = moto_server.client("cloudwatch")
+    alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}
+    four = alarms[f"{PREFIX}-ideation-documents-prod-4xx-rate-high"]
+    five = alarms[f"{PREFIX}-ideation-documents-prod-5xx-rate-high"]
+    hour = datetime.datetime.now(datetime.UTC).replace(minute=0, second=0, microsecond=0)
+    at = lambda hours: hour - datetime.timedelta(hours=hours)  # noqa: E731 - local shorthand
+    # A fifth of the requests refused (403/404) for 5 minutes; a tenth is the threshold itself.
+    assert alarm_state(cloudwatch, four, [0.2] * 5, at(11)) == "ALARM"
+    assert alarm_state(cloudwatch, four, [0.1] * 5, at(12)) == "OK"
+    # A minute without requests publishes nothing: a quiet spell is not an incident.
+    assert alarm_state(cloudwatch, four, [0.5, 0.5, None, 0.5, 0.5], at(13)) == "OK"
+    assert alarm_state(cloudwatch, five, [0.02] * 5, at(14)) == "ALARM"
+    assert alarm_state(cloudwatch, five, [0.005] * 5, at(15)) == "OK"
+    assert alarm_state(cloudwatch, five, [None] * 5, at(16)) == "OK"
 
 
 def zone_records(r53: Any, zone: str) -> dict[tuple[str, str], list[str]]:
@@ -873,10 +947,14 @@ def test_teardown_removes_production_when_confirmed(provisioned, ansible, moto_s
     assert moto_server.client("cloudwatch").describe_alarms()["MetricAlarms"] == []
     secrets = moto_server.client("secretsmanager").list_secrets()["SecretList"]
     assert all("DeletedDate" in s for s in secrets if s["Name"] in SECRETS)
-    # Production keeps its documents and the key the final snapshot needs.
-    assert [b["Name"] for b in moto_server.client("s3").list_buckets()["Buckets"]] == [
-        "ideation-documents-prod"
+    # Production keeps its documents, their access logs (the kept bucket still logs there) and
+    # the key the final snapshot needs.
+    s3 = moto_server.client("s3")
+    assert sorted(b["Name"] for b in s3.list_buckets()["Buckets"]) == [
+        "ideation-documents-prod", ACCESS_LOGS
     ]
+    logging = s3.get_bucket_logging(Bucket="ideation-documents-prod")["LoggingEnabled"]
+    assert logging["TargetBucket"] == ACCESS_LOGS
     # The release pointer and the published outputs.
     assert moto_server.client("ssm").describe_parameters()["Parameters"] == []
     assert not (ansible.outputs / "prod.json").exists()

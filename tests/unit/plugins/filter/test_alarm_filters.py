@@ -68,7 +68,29 @@ def test_the_inventories_as_committed(
         ]
 
 
-@pytest.mark.parametrize("name", ["alert_subscriptions", "db_connections_alarm"])
+@pytest.mark.parametrize("env", ["prod", "staging", "dev"])
+def test_each_inventory_defines_the_document_bucket_error_alarms(
+    jinja_filter: Callable[..., Any], env: str
+) -> None:
+    alarms = aws_data(env)["aws_alarms"]
+    four, five = jinja_filter(
+        "s3_request_alarms", f"ideation-documents-{env}", f"ideation-{env}", alarms
+    )
+    assert (four["metric_name"], five["metric_name"]) == ("4xxErrors", "5xxErrors")
+    assert 0 < five["threshold"] <= four["threshold"] < 1
+    assert four["dimensions"]["FilterId"] == aws_data(env)["aws_s3_request_metrics_id"]
+
+
+def test_bad_s3_thresholds_are_refused_naming_the_filter(
+    rejected_by_filter: Callable[..., str],
+) -> None:
+    rejected_by_filter("aws_alarms has no s3_4xx_percent", "s3_request_alarms", "b", "p",
+                       {"s3_5xx_percent": 1, "s3_errors_minutes": 5})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name", ["alert_subscriptions", "db_connections_alarm", "s3_request_alarms"]
+)
 def test_ansible_doc_renders(name: str) -> None:
     result = subprocess.run(
         [str(ROOT / ".venv/bin/ansible-doc"), "-t", "filter", f"ideation.platform.{name}"],

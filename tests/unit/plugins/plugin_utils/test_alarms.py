@@ -12,6 +12,7 @@ import pytest
 from ansible_collections.ideation.platform.plugins.plugin_utils.alarms import (
     alert_subscriptions,
     db_connections_alarm,
+    s3_request_alarms,
     server_connections_per_host,
 )
 from hypothesis import assume, given
@@ -160,3 +161,59 @@ def test_a_fleet_one_host_too_big_is_refused(fleet: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="do not fit the database"):
         db_connections_alarm(asgs, opened + fleet["headroom"], 90, fleet["per_host"],
                              fleet["headroom"])  # fmt: skip
+
+
+# -- S3 request error rates ---------------------------------------------------------------------
+
+S3_THRESHOLDS = {"s3_4xx_percent": 10, "s3_5xx_percent": 1, "s3_errors_minutes": 5}
+
+
+def test_the_bucket_gets_a_4xx_and_a_5xx_rate_alarm_on_its_request_metrics() -> None:
+    four, five = s3_request_alarms("ideation-documents-prod", "ideation-prod", S3_THRESHOLDS)
+    assert four == {
+        "name": "ideation-prod-ideation-documents-prod-4xx-rate-high",
+        "description": "S3 bucket ideation-documents-prod: more than 10 % of requests answered "
+        "with 4xx in each of 5 minutes",
+        "namespace": "AWS/S3",
+        "metric_name": "4xxErrors",
+        "dimensions": {"BucketName": "ideation-documents-prod", "FilterId": "EntireBucket"},
+        "statistic": "Average",
+        "comparison": "GreaterThanThreshold",
+        "threshold": 0.1,
+        "period": 60,
+        "evaluation_periods": 5,
+        "treat_missing_data": "notBreaching",
+    }
+    assert (five["metric_name"], five["threshold"]) == ("5xxErrors", 0.01)
+    assert five["name"].endswith("-5xx-rate-high") and five["dimensions"] == four["dimensions"]
+
+
+@given(percent=st.decimals(min_value="0.01", max_value="99.99", places=2))
+def test_the_threshold_is_the_percent_as_the_share_average_reports(percent: Any) -> None:
+    """4xxErrors' Average is a share (0 to 1), not a percent: the threshold is percent / 100."""
+    thresholds = {**S3_THRESHOLDS, "s3_4xx_percent": str(percent)}
+    (four, _five) = s3_request_alarms("b", "p", thresholds)
+    assert abs(four["threshold"] - float(percent) / 100) < 1e-12
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "message"),
+    [
+        ({"s3_4xx_percent": 10, "s3_5xx_percent": 1}, "aws_alarms has no s3_errors_minutes"),
+        ({**S3_THRESHOLDS, "s3_5xx_percent": 0}, r"s3_5xx_percent must be above 0 and below 100"),
+        ({**S3_THRESHOLDS, "s3_4xx_percent": 100}, "s3_4xx_percent must be above 0 and below 100"),
+        ({**S3_THRESHOLDS, "s3_4xx_percent": "ten"}, "s3_4xx_percent must be a number"),
+        ({**S3_THRESHOLDS, "s3_errors_minutes": 0}, "s3_errors_minutes must be at least 1"),
+        ({**S3_THRESHOLDS, "s3_errors_minutes": True}, "s3_errors_minutes must be a whole number"),
+    ],
+)
+def test_bad_thresholds_are_refused_by_name(thresholds: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        s3_request_alarms("b", "p", thresholds)
+
+
+def test_a_bucket_and_a_filter_id_are_required() -> None:
+    with pytest.raises(ValueError, match="the bucket must be a name"):
+        s3_request_alarms("", "p", S3_THRESHOLDS)
+    with pytest.raises(ValueError, match="the metrics filter id must be a name"):
+        s3_request_alarms("b", "p", S3_THRESHOLDS, filter_id="")

@@ -171,6 +171,14 @@ def test_publishing_metrics_from_prometheus_is_counted() -> None:
     assert "cloudwatch:custom" not in {p.line.key for p in _report(SMALL)}
 
 
+def test_s3_request_metrics_and_their_alarms_are_counted() -> None:
+    env = {**SMALL, "aws_s3_request_metrics_id": "EntireBucket"}
+    lines = {p.line.key: p.monthly[0] for p in _report(env)}
+    assert lines["cloudwatch:s3_request_metrics"] == pytest.approx(16 * 0.3)
+    assert lines["cloudwatch:alarms:other"] == pytest.approx(5 * 0.1)  # + the 4xx and 5xx alarms
+    assert cost.total(_report(env))[0] == pytest.approx(159.555 + 16 * 0.3 + 2 * 0.1)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -333,10 +333,12 @@ def test_grafana_datasources_point_at_each_prometheus(host):
     datasources = yaml.safe_load(
         host.file("/etc/grafana/provisioning/datasources/ideation.yaml").content_string
     )["datasources"]
+    # CloudWatch's (the instance role, no keys) follows: tests/monitoring/test_dashboards.py.
+    assert [d["type"] for d in datasources] == ["prometheus", "prometheus", "cloudwatch"]
+    datasources = datasources[:2]
     assert [d["name"] for d in datasources] == [f"Prometheus {m}" for m in MONITORS]
     assert [d["isDefault"] for d in datasources] == [True, False]
     for source in datasources:
-        assert source["type"] == "prometheus"
         # The URL is where that Prometheus really answers.
         assert _get(host, f"{source['url']}/api/v1/status/buildinfo")["status"] == "success"
 
