@@ -36,6 +36,9 @@ BOOT_FINISHED = "/var/lib/cloud/instance/boot-finished"
 HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
 GROUP_TAG = "aws:autoscaling:groupName"
 LIVE_STATES = ("pending", "running")
+# On an image the twin committed from a machine: the AMI it is, and the instance it came from.
+AMI_LABEL = "org.ideation.dev.ami"
+SOURCE_LABEL = "org.ideation.dev.source-instance"
 
 
 @dataclass(frozen=True)
@@ -184,7 +187,11 @@ class Reconciler:
         """One pass; what it did, for the log and the tests."""
         instances = self.instances()
         machines = self.machines()
-        done: dict[str, list[str]] = {"removed": [], "unhealthy": [], "started": []}
+        done: dict[str, list[str]] = {"imaged": [], "unimaged": [], "removed": [],
+                                      "unhealthy": [], "started": []}
+        # Images first: a builder's machine must be committed before its removal below.
+        done["imaged"] = self.commit_images(machines)
+        done["unimaged"] = self.remove_deregistered_images()
         for instance_id, container in machines.items():
             if instance_id not in instances:
                 LOG.info("instance %s is gone: removing machine %s", instance_id, container.name)
@@ -206,6 +213,69 @@ class Reconciler:
         self.check_boots(instances, machines)
         self.write_state(instances, machines)
         return done
+
+    # --- AMIs <-> images ---
+
+    def commit_images(self, machines: dict[str, Any]) -> list[str]:
+        """Commit each machine that an AMI without a local image was created from (CreateImage)
+        to `<ami_repository>:<ImageId>`; the AMIs imaged."""
+        if not machines:
+            return []
+        images = self.ec2.describe_images(Owners=["self"], Filters=[
+            {"Name": "source-instance-id", "Values": sorted(machines)}])["Images"]
+        imaged = []
+        for image in sorted(images, key=lambda i: i["ImageId"]):
+            if image.get("State") in ("deregistered", "failed", "disabled"):
+                continue
+            name = f"{self.config.ami_repository}:{image['ImageId']}"
+            try:
+                self.docker.images.get(name)
+                continue
+            except docker.errors.ImageNotFound:
+                pass
+            source = next((instance_id for instance_id in machines
+                           if self.created_from(image, instance_id)), None)
+            if source is None:
+                continue
+            container = machines[source]
+            repository, tag = name.rsplit(":", 1)
+            LOG.info("AMI %s created from instance %s: committing machine %s to %s",
+                     image["ImageId"], source, container.name, name)
+            container.commit(repository=repository, tag=tag, changes=[
+                f"LABEL {AMI_LABEL}={image['ImageId']} {SOURCE_LABEL}={source}"])
+            imaged.append(image["ImageId"])
+        return imaged
+
+    def created_from(self, image: dict[str, Any], instance_id: str) -> bool:
+        """Whether CreateImage made this AMI from this instance (the filter, asked per ID)."""
+        if image.get("SourceInstanceId"):
+            return bool(image["SourceInstanceId"] == instance_id)
+        found = self.ec2.describe_images(ImageIds=[image["ImageId"]], Filters=[
+            {"Name": "source-instance-id", "Values": [instance_id]}])["Images"]
+        return bool(found)
+
+    def remove_deregistered_images(self) -> list[str]:
+        """Remove the images this twin committed (its labels) whose AMI moto no longer has."""
+        filters = {"label": [f"{k}={v}" for k, v in self.config.labels.items()] + [AMI_LABEL]}
+        committed = {image.labels[AMI_LABEL] for image in self.docker.images.list(filters=filters)}
+        if not committed:
+            return []
+        known = {image["ImageId"] for image in self.ec2.describe_images(
+            Owners=["self"], Filters=[{"Name": "image-id", "Values": sorted(committed)}])["Images"]
+            if image.get("State") != "deregistered"}
+        removed = []
+        for ami in sorted(committed):
+            if ami in known:
+                continue
+            name = f"{self.config.ami_repository}:{ami}"
+            LOG.info("AMI %s is deregistered: removing image %s", ami, name)
+            try:
+                self.docker.images.remove(name, noprune=False)
+            except docker.errors.APIError as error:  # a machine still runs from it
+                LOG.warning("image %s not removed yet: %s", name, error)
+                continue
+            removed.append(ami)
+        return removed
 
     @staticmethod
     def is_dead(container: Any) -> bool:

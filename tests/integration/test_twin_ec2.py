@@ -581,6 +581,63 @@ def test_a_bastion_configures_itself_from_the_release_and_joins_its_group(ec2_tw
         )
 
 
+def test_an_image_of_an_instance_boots_with_its_files_and_goes_when_deregistered(ec2_twin):
+    """CreateImage on a machine's instance commits the machine to the AMI's image, even when the
+    instance is terminated at once (as a bake does); an instance of the new AMI boots from it
+    with the builder's files; deregistering the AMI removes the image."""
+    builder = ec2_twin.one_booted_machine()
+    ec2 = ec2_twin.moto.client("ec2")
+    assert ec2_twin.sh(builder["name"], "echo baked > /etc/twin-baked")[0] == 0
+    ami = ec2.create_image(InstanceId=builder["instance_id"], Name="ec2-test-bake")["ImageId"]
+    image = f"ideation/ami:{ami}"
+    launched: list[str] = []
+    try:
+        ec2_twin.scale(0)  # the builder goes at once; its machine is committed first
+        wait_until(
+            "the AMI's image", lambda: ec2_twin.docker.images.list(name=image), 30, ec2_twin.log
+        )
+        subnet = ec2_twin.moto.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[GROUP]
+        )["AutoScalingGroups"][0]["VPCZoneIdentifier"]
+        launched = [
+            i["InstanceId"]
+            for i in ec2.run_instances(
+                ImageId=ami,
+                MinCount=1,
+                MaxCount=1,
+                SubnetId=subnet,
+                KeyName="ec2-test",
+                TagSpecifications=[
+                    {"ResourceType": "instance", "Tags": [{"Key": "Role", "Value": "bastion"}]}
+                ],
+            )["Instances"]
+        ]
+        machine = wait_until(
+            "a booted machine of the new AMI",
+            lambda: ec2_twin.booted(launched[0]),
+            180,
+            ec2_twin.log,
+        )
+        assert ec2_twin.docker.containers.get(machine["name"]).image.tags == [image]
+        assert ec2_twin.sh(machine["name"], "cat /etc/twin-baked") == (0, "baked")
+        # A machine still runs from it: deregistering keeps the image until the machine goes.
+        ec2.deregister_image(ImageId=ami)
+        ec2.terminate_instances(InstanceIds=launched)
+        wait_until(
+            "the deregistered AMI's image removed",
+            lambda: not ec2_twin.docker.images.list(name=image),
+            60,
+            ec2_twin.log,
+        )
+    finally:
+        if launched:
+            ec2.terminate_instances(InstanceIds=launched)
+        wait_until("no machine", lambda: ec2_twin.containers() == [], 60, ec2_twin.log)
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            ec2_twin.docker.images.remove(image)
+        ec2_twin.scale(1)  # as the next test expects
+
+
 def test_scaling_in_removes_the_machine_and_stopping_leaves_nothing(ec2_twin):
     ec2_twin.one_booted_machine()
     ec2_twin.scale(0)
