@@ -35,6 +35,10 @@ DEAD_AFTER_SECONDS = 10.0
 BOOT_FINISHED = "/var/lib/cloud/instance/boot-finished"
 HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
 GROUP_TAG = "aws:autoscaling:groupName"
+# A bake's builder (playbooks/bake.yml) carries the role it is baked for in this tag, not in
+# Role: it is no host of the inventory, and its machine gets the role's hardware but no alias,
+# no published port and no ProxyJump (the controller reaches it as Packer reaches a builder).
+BAKE_ROLE_TAG = "BakeRole"
 LIVE_STATES = ("pending", "running")
 # On an image the twin committed from a machine: the AMI it is, and the instance it came from.
 AMI_LABEL = "org.ideation.dev.ami"
@@ -100,6 +104,7 @@ class Instance:
     hostname: str
     state: str
     group: str | None
+    builder: bool = False
 
 
 @dataclass
@@ -115,6 +120,7 @@ class Machine:
     ports: list[str]
     status: str
     booted: bool = False
+    builder: bool = False
     host_key: str = ""
     cloud_init_errors: list[str] = field(default_factory=list)
 
@@ -162,14 +168,15 @@ class Reconciler:
             for reservation in page["Reservations"]:
                 for item in reservation["Instances"]:
                     tags = {t["Key"]: t["Value"] for t in item.get("Tags", [])}
-                    role = tags.get("Role", "")
+                    role = tags.get("Role") or tags.get(BAKE_ROLE_TAG, "")
                     if role not in self.config.roles or not item.get("PrivateIpAddress"):
                         continue
                     found[item["InstanceId"]] = Instance(
                         instance_id=item["InstanceId"], role=role,
                         ip=item["PrivateIpAddress"], image_id=item["ImageId"],
                         hostname=(item.get("PrivateDnsName") or item["InstanceId"]).split(".")[0],
-                        state=item["State"]["Name"], group=tags.get(GROUP_TAG))
+                        state=item["State"]["Name"], group=tags.get(GROUP_TAG),
+                        builder="Role" not in tags)
         return found
 
     def machines(self) -> dict[str, Any]:
@@ -325,7 +332,8 @@ class Reconciler:
         # The first machine of a role publishes the role's ports (on loopback only).
         publishing = any(c.labels.get("org.ideation.dev.role") == instance.role
                          and c.labels.get("org.ideation.dev.ports") for c in machines.values())
-        ports = [] if publishing else config.published_ports.get(instance.role, [])
+        ports = ([] if publishing or instance.builder
+                 else config.published_ports.get(instance.role, []))
         api = self.docker.api
         binds = [v for v in profile.volumes if ":" in v]
         host_config = api.create_host_config(
@@ -354,7 +362,8 @@ class Reconciler:
         """What a machine's resolver answers, as the VPC's DNS would: the stand-ins' endpoint
         names, and the site's names on the first nginx instance."""
         hosts = dict(self.config.hosts)
-        nginx = sorted(i.instance_id for i in instances.values() if i.role == "nginx")
+        nginx = sorted(i.instance_id for i in instances.values()
+                       if i.role == "nginx" and not i.builder)
         if nginx:
             hosts.update(dict.fromkeys(self.config.edge_names, instances[nginx[0]].ip))
         return hosts
@@ -390,7 +399,7 @@ class Reconciler:
         return Machine(name=container.name, role=instance.role, instance_id=instance.instance_id,
                        ip=instance.ip, hostname=instance.hostname,
                        image=container.attrs["Config"]["Image"], ports=ports,
-                       status=container.status)
+                       status=container.status, builder=instance.builder)
 
     def write_state(self, instances: dict[str, Instance], machines: dict[str, Any]) -> None:
         """twin.json (every machine, booted or not), ssh/config and ssh/known_hosts (the booted
@@ -430,7 +439,8 @@ def ssh_config(config: TwinConfig, machines: list[Machine]) -> str:
         "# Written by the twin's EC2 stand-in (scripts/twin); scripts/dev-down removes it.",
     ]
     for role in config.roles:
-        of_role = sorted((m for m in machines if m.role == role), key=lambda m: m.instance_id)
+        of_role = sorted((m for m in machines if m.role == role and not m.builder),
+                         key=lambda m: m.instance_id)
         for index, machine in enumerate(of_role, start=1):
             alias = role if role == "bastion" else f"{role}-{index}"
             lines.append(f"Host {alias} {machine.hostname} {machine.ip}")
@@ -438,6 +448,9 @@ def ssh_config(config: TwinConfig, machines: list[Machine]) -> str:
             if role != "bastion":
                 lines.append("  ProxyJump bastion")
             lines.append("")
+    for machine in sorted((m for m in machines if m.builder), key=lambda m: m.instance_id):
+        lines += [f"# builder of a {machine.role} bake", f"Host {machine.hostname} {machine.ip}",
+                  f"  HostName {machine.ip}", ""]
     lines += [
         "Host *",
         f"  User {config.login_user}",
