@@ -35,7 +35,14 @@ DEAD_AFTER_SECONDS = 10.0
 BOOT_FINISHED = "/var/lib/cloud/instance/boot-finished"
 HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
 GROUP_TAG = "aws:autoscaling:groupName"
+# A bake's builder (playbooks/bake.yml) carries the role it is baked for in this tag, not in
+# Role: it is no host of the inventory, and its machine gets the role's hardware but no alias,
+# no published port and no ProxyJump (the controller reaches it as Packer reaches a builder).
+BAKE_ROLE_TAG = "BakeRole"
 LIVE_STATES = ("pending", "running")
+# On an image the twin committed from a machine: the AMI it is, and the instance it came from.
+AMI_LABEL = "org.ideation.dev.ami"
+SOURCE_LABEL = "org.ideation.dev.source-instance"
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,7 @@ class Instance:
     hostname: str
     state: str
     group: str | None
+    builder: bool = False
 
 
 @dataclass
@@ -112,6 +120,7 @@ class Machine:
     ports: list[str]
     status: str
     booted: bool = False
+    builder: bool = False
     host_key: str = ""
     cloud_init_errors: list[str] = field(default_factory=list)
 
@@ -159,14 +168,15 @@ class Reconciler:
             for reservation in page["Reservations"]:
                 for item in reservation["Instances"]:
                     tags = {t["Key"]: t["Value"] for t in item.get("Tags", [])}
-                    role = tags.get("Role", "")
+                    role = tags.get("Role") or tags.get(BAKE_ROLE_TAG, "")
                     if role not in self.config.roles or not item.get("PrivateIpAddress"):
                         continue
                     found[item["InstanceId"]] = Instance(
                         instance_id=item["InstanceId"], role=role,
                         ip=item["PrivateIpAddress"], image_id=item["ImageId"],
                         hostname=(item.get("PrivateDnsName") or item["InstanceId"]).split(".")[0],
-                        state=item["State"]["Name"], group=tags.get(GROUP_TAG))
+                        state=item["State"]["Name"], group=tags.get(GROUP_TAG),
+                        builder="Role" not in tags)
         return found
 
     def machines(self) -> dict[str, Any]:
@@ -184,7 +194,11 @@ class Reconciler:
         """One pass; what it did, for the log and the tests."""
         instances = self.instances()
         machines = self.machines()
-        done: dict[str, list[str]] = {"removed": [], "unhealthy": [], "started": []}
+        done: dict[str, list[str]] = {"imaged": [], "unimaged": [], "removed": [],
+                                      "unhealthy": [], "started": []}
+        # Images first: a builder's machine must be committed before its removal below.
+        done["imaged"] = self.commit_images(machines)
+        done["unimaged"] = self.remove_deregistered_images()
         for instance_id, container in machines.items():
             if instance_id not in instances:
                 LOG.info("instance %s is gone: removing machine %s", instance_id, container.name)
@@ -206,6 +220,69 @@ class Reconciler:
         self.check_boots(instances, machines)
         self.write_state(instances, machines)
         return done
+
+    # --- AMIs <-> images ---
+
+    def commit_images(self, machines: dict[str, Any]) -> list[str]:
+        """Commit each machine that an AMI without a local image was created from (CreateImage)
+        to `<ami_repository>:<ImageId>`; the AMIs imaged."""
+        if not machines:
+            return []
+        images = self.ec2.describe_images(Owners=["self"], Filters=[
+            {"Name": "source-instance-id", "Values": sorted(machines)}])["Images"]
+        imaged = []
+        for image in sorted(images, key=lambda i: i["ImageId"]):
+            if image.get("State") in ("deregistered", "failed", "disabled"):
+                continue
+            name = f"{self.config.ami_repository}:{image['ImageId']}"
+            try:
+                self.docker.images.get(name)
+                continue
+            except docker.errors.ImageNotFound:
+                pass
+            source = next((instance_id for instance_id in machines
+                           if self.created_from(image, instance_id)), None)
+            if source is None:
+                continue
+            container = machines[source]
+            repository, tag = name.rsplit(":", 1)
+            LOG.info("AMI %s created from instance %s: committing machine %s to %s",
+                     image["ImageId"], source, container.name, name)
+            container.commit(repository=repository, tag=tag, changes=[
+                f"LABEL {AMI_LABEL}={image['ImageId']} {SOURCE_LABEL}={source}"])
+            imaged.append(image["ImageId"])
+        return imaged
+
+    def created_from(self, image: dict[str, Any], instance_id: str) -> bool:
+        """Whether CreateImage made this AMI from this instance (the filter, asked per ID)."""
+        if image.get("SourceInstanceId"):
+            return bool(image["SourceInstanceId"] == instance_id)
+        found = self.ec2.describe_images(ImageIds=[image["ImageId"]], Filters=[
+            {"Name": "source-instance-id", "Values": [instance_id]}])["Images"]
+        return bool(found)
+
+    def remove_deregistered_images(self) -> list[str]:
+        """Remove the images this twin committed (its labels) whose AMI moto no longer has."""
+        filters = {"label": [f"{k}={v}" for k, v in self.config.labels.items()] + [AMI_LABEL]}
+        committed = {image.labels[AMI_LABEL] for image in self.docker.images.list(filters=filters)}
+        if not committed:
+            return []
+        known = {image["ImageId"] for image in self.ec2.describe_images(
+            Owners=["self"], Filters=[{"Name": "image-id", "Values": sorted(committed)}])["Images"]
+            if image.get("State") != "deregistered"}
+        removed = []
+        for ami in sorted(committed):
+            if ami in known:
+                continue
+            name = f"{self.config.ami_repository}:{ami}"
+            LOG.info("AMI %s is deregistered: removing image %s", ami, name)
+            try:
+                self.docker.images.remove(name, noprune=False)
+            except docker.errors.APIError as error:  # a machine still runs from it
+                LOG.warning("image %s not removed yet: %s", name, error)
+                continue
+            removed.append(ami)
+        return removed
 
     @staticmethod
     def is_dead(container: Any) -> bool:
@@ -255,7 +332,8 @@ class Reconciler:
         # The first machine of a role publishes the role's ports (on loopback only).
         publishing = any(c.labels.get("org.ideation.dev.role") == instance.role
                          and c.labels.get("org.ideation.dev.ports") for c in machines.values())
-        ports = [] if publishing else config.published_ports.get(instance.role, [])
+        ports = ([] if publishing or instance.builder
+                 else config.published_ports.get(instance.role, []))
         api = self.docker.api
         binds = [v for v in profile.volumes if ":" in v]
         host_config = api.create_host_config(
@@ -284,7 +362,8 @@ class Reconciler:
         """What a machine's resolver answers, as the VPC's DNS would: the stand-ins' endpoint
         names, and the site's names on the first nginx instance."""
         hosts = dict(self.config.hosts)
-        nginx = sorted(i.instance_id for i in instances.values() if i.role == "nginx")
+        nginx = sorted(i.instance_id for i in instances.values()
+                       if i.role == "nginx" and not i.builder)
         if nginx:
             hosts.update(dict.fromkeys(self.config.edge_names, instances[nginx[0]].ip))
         return hosts
@@ -320,7 +399,7 @@ class Reconciler:
         return Machine(name=container.name, role=instance.role, instance_id=instance.instance_id,
                        ip=instance.ip, hostname=instance.hostname,
                        image=container.attrs["Config"]["Image"], ports=ports,
-                       status=container.status)
+                       status=container.status, builder=instance.builder)
 
     def write_state(self, instances: dict[str, Instance], machines: dict[str, Any]) -> None:
         """twin.json (every machine, booted or not), ssh/config and ssh/known_hosts (the booted
@@ -360,7 +439,8 @@ def ssh_config(config: TwinConfig, machines: list[Machine]) -> str:
         "# Written by the twin's EC2 stand-in (scripts/twin); scripts/dev-down removes it.",
     ]
     for role in config.roles:
-        of_role = sorted((m for m in machines if m.role == role), key=lambda m: m.instance_id)
+        of_role = sorted((m for m in machines if m.role == role and not m.builder),
+                         key=lambda m: m.instance_id)
         for index, machine in enumerate(of_role, start=1):
             alias = role if role == "bastion" else f"{role}-{index}"
             lines.append(f"Host {alias} {machine.hostname} {machine.ip}")
@@ -368,6 +448,9 @@ def ssh_config(config: TwinConfig, machines: list[Machine]) -> str:
             if role != "bastion":
                 lines.append("  ProxyJump bastion")
             lines.append("")
+    for machine in sorted((m for m in machines if m.builder), key=lambda m: m.instance_id):
+        lines += [f"# builder of a {machine.role} bake", f"Host {machine.hostname} {machine.ip}",
+                  f"  HostName {machine.ip}", ""]
     lines += [
         "Host *",
         f"  User {config.login_user}",

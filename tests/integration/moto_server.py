@@ -34,6 +34,8 @@ moto 5.2 differs from AWS in ways that break correct automation, not merely unte
   Terminating:Wait until the action is completed or times out. Implemented (below), with the
   health replacements AWS makes: SetInstanceHealth Unhealthy, or an InService instance no longer
   running in EC2, makes the group terminate it and launch a replacement.
+* CreateImage with TagSpecifications for `snapshot` (amazon.aws.ec2_ami tags the image and its
+  snapshots) raises NotImplementedError (500); AWS tags the snapshots. They are tagged.
 
 * PutBucketLogging accepts a target bucket's policy only when its logging statement names one
   Resource string and its Principal is a mapping: a Resource list (or a wildcard), or an earlier
@@ -1002,6 +1004,31 @@ def _patch_bucket_metrics_configuration() -> None:
     S3Response._bucket_response = bucket_response
 
 
+def _patch_create_image_snapshot_tags() -> None:
+    """CreateImage with TagSpecifications for `snapshot` (amazon.aws.ec2_ami sends its tags
+    for the image and its snapshots, as AWS accepts) raises NotImplementedError in moto: tag
+    the image's snapshot instead, as AWS does."""
+    from moto.ec2.models.amis import AmiBackend
+
+    original = AmiBackend.create_image
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
+    def create_image(self: Any, instance_id: str, name: str, description: str,
+                     tag_specifications: list[dict[str, Any]]) -> Any:
+        snapshot_tags = [tag for spec in tag_specifications
+                         if spec["ResourceType"] == "snapshot" for tag in spec.get("Tags", [])]
+        others = [spec for spec in tag_specifications if spec["ResourceType"] != "snapshot"]
+        ami = original(self, instance_id, name, description, others)
+        for tag in snapshot_tags:
+            ami.ebs_snapshot.add_tag(tag["Key"], tag["Value"])
+        return ami
+
+    create_image._fidelity_patch = True  # type: ignore[attr-defined]
+    AmiBackend.create_image = create_image
+
+
 def apply_fidelity_patches() -> None:
     """Apply every patch; safe to call more than once."""
     _patch_rds_parameter_group_lookup()
@@ -1029,6 +1056,7 @@ def apply_fidelity_patches() -> None:
     _patch_group_creation_hooks()
     _patch_autoscaling_requests()
     _patch_ec2_requests()
+    _patch_create_image_snapshot_tags()
     _patch_logging_target_policy()
     _patch_acl_on_enforced_ownership()
     _patch_bucket_metrics_configuration()

@@ -21,12 +21,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 INVENTORIES = sorted(p.name for p in (REPO / "inventories").iterdir() if p.is_dir())
-# Task files that playbooks import (under provision/ and runbooks/tasks/) are not playbooks;
+# Task files that playbooks import (under provision/, runbooks/tasks/, bake/) are not playbooks;
 # playbooks/site.yml is checked through site.yml, which only imports it.
-TASK_FILES = ("/provision/", "/runbooks/tasks/")
-PLAYBOOKS = ["site.yml", *sorted(str(p.relative_to(REPO)) for p in REPO.glob("playbooks/**/*.yml")
-                                 if not any(part in str(p) for part in TASK_FILES)
-                                 and p != REPO / "playbooks/site.yml")]
+TASK_FILES = ("/provision/", "/runbooks/tasks/", "/bake/")
+PLAYBOOKS = ["site.yml", *sorted(f"playbooks/{p}" for p in (
+    p.relative_to(REPO / "playbooks") for p in REPO.glob("playbooks/**/*.yml"))
+    if not any(part in f"/{p}" for part in TASK_FILES) and str(p) != "site.yml")]
 
 
 def _run(

@@ -43,6 +43,26 @@ def test_a_rule_description_update_answers_return_true() -> None:
         assert ranges == [{"CidrIp": "10.0.0.0/8", "Description": "new"}]
 
 
+def test_create_image_tags_the_image_and_its_snapshot() -> None:
+    """amazon.aws.ec2_ami sends its tags for the image and for its snapshots; moto raised
+    NotImplementedError (500) on the snapshot's."""
+    apply_fidelity_patches()
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        source = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        instance = ec2.run_instances(ImageId=source, MinCount=1, MaxCount=1)["Instances"][0]
+        tags = [{"Key": "Role", "Value": "api"}]
+        ami = ec2.create_image(
+            InstanceId=instance["InstanceId"], Name="bake", NoReboot=True,
+            TagSpecifications=[{"ResourceType": "image", "Tags": tags},
+                               {"ResourceType": "snapshot", "Tags": tags}],
+        )["ImageId"]  # fmt: skip
+        image = ec2.describe_images(ImageIds=[ami])["Images"][0]
+        assert image["Tags"] == tags
+        snapshot = image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+        assert ec2.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"][0]["Tags"] == tags
+
+
 def test_moving_awscurrent_changes_the_value_a_plain_read_answers() -> None:
     """A staged rotation: the pending value is read only by its stage until AWSCURRENT moves to
     it; then a read without a stage answers it and AWSPREVIOUS the old one (as AWS documents)."""

@@ -240,6 +240,10 @@ def ec2_twin(moto_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
             container.remove(force=True, v=True)
         network.remove()
         client.images.remove(f"ideation/ami:{ami}")
+        # Images the stand-in committed and a test left (benchmarks/bake.py's bake).
+        committed = [f"{k}={v}" for k, v in LABELS.items()] + ["org.ideation.dev.ami"]
+        for image in client.images.list(filters={"label": committed}):
+            client.images.remove(image.id, force=True)
 
 
 def test_a_scaled_out_instance_boots_its_ami_and_runs_its_user_data(ec2_twin):
@@ -480,6 +484,14 @@ def test_a_bastion_configures_itself_from_the_release_and_joins_its_group(ec2_tw
     ami = ec2.describe_launch_template_versions(LaunchTemplateName="ec2-test-api")[
         "LaunchTemplateVersions"
     ][0]["LaunchTemplateData"]["ImageId"]
+    if os.environ.get("TWIN_BASTION_FROM_BAKE"):  # benchmarks/bake.py: boot from its bake
+        started = time.monotonic()
+        baked = bake(ec2_twin, tmp_path)
+        assert baked.returncode == 0, baked.stdout[-3000:]
+        print(f"bake of the bastion with boot's packages: {time.monotonic() - started:.1f} s")
+        ami = ec2.describe_images(
+            Owners=["self"], Filters=[{"Name": "tag:Purpose", "Values": ["bake"]}]
+        )["Images"][0]["ImageId"]
     subnet = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])[
         "AutoScalingGroups"
     ][0]["VPCZoneIdentifier"]
@@ -577,6 +589,251 @@ def test_a_bastion_configures_itself_from_the_release_and_joins_its_group(ec2_tw
             "no bastion machine",
             lambda: not [m for m in ec2_twin.machines() if m["role"] == "bastion"],
             120,
+            ec2_twin.log,
+        )
+
+
+def test_an_image_of_an_instance_boots_with_its_files_and_goes_when_deregistered(ec2_twin):
+    """CreateImage on a machine's instance commits the machine to the AMI's image, even when the
+    instance is terminated at once (as a bake does); an instance of the new AMI boots from it
+    with the builder's files; deregistering the AMI removes the image."""
+    builder = ec2_twin.one_booted_machine()
+    ec2 = ec2_twin.moto.client("ec2")
+    assert ec2_twin.sh(builder["name"], "echo baked > /etc/twin-baked")[0] == 0
+    ami = ec2.create_image(InstanceId=builder["instance_id"], Name="ec2-test-bake")["ImageId"]
+    image = f"ideation/ami:{ami}"
+    launched: list[str] = []
+    try:
+        ec2_twin.scale(0)  # the builder goes at once; its machine is committed first
+        wait_until(
+            "the AMI's image", lambda: ec2_twin.docker.images.list(name=image), 30, ec2_twin.log
+        )
+        subnet = ec2_twin.moto.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[GROUP]
+        )["AutoScalingGroups"][0]["VPCZoneIdentifier"]
+        launched = [
+            i["InstanceId"]
+            for i in ec2.run_instances(
+                ImageId=ami,
+                MinCount=1,
+                MaxCount=1,
+                SubnetId=subnet,
+                KeyName="ec2-test",
+                TagSpecifications=[
+                    {"ResourceType": "instance", "Tags": [{"Key": "Role", "Value": "bastion"}]}
+                ],
+            )["Instances"]
+        ]
+        machine = wait_until(
+            "a booted machine of the new AMI",
+            lambda: ec2_twin.booted(launched[0]),
+            180,
+            ec2_twin.log,
+        )
+        assert ec2_twin.docker.containers.get(machine["name"]).image.tags == [image]
+        assert ec2_twin.sh(machine["name"], "cat /etc/twin-baked") == (0, "baked")
+        # A machine still runs from it: deregistering keeps the image until the machine goes.
+        ec2.deregister_image(ImageId=ami)
+        ec2.terminate_instances(InstanceIds=launched)
+        wait_until(
+            "the deregistered AMI's image removed",
+            lambda: not ec2_twin.docker.images.list(name=image),
+            60,
+            ec2_twin.log,
+        )
+    finally:
+        if launched:
+            ec2.terminate_instances(InstanceIds=launched)
+        wait_until("no machine", lambda: ec2_twin.containers() == [], 60, ec2_twin.log)
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            ec2_twin.docker.images.remove(image)
+        ec2_twin.scale(1)  # as the next test expects
+
+
+# What a bake must leave out of its image, and keep (playbooks/bake/builder.yml): "clean" if so.
+CLEANED = (
+    "ls /etc/ssh/ssh_host_* /home/admin/.ssh/authorized_keys /var/lib/cloud/instance"
+    " /var/lib/apt/periodic/update-success-stamp 2>/dev/null;"
+    " test -s /etc/machine-id && echo machine-id;"
+    " test -s /etc/ssh/sshd_config || echo no-sshd_config;"
+    " ls /var/lib/apt/lists | grep -v -e '^partial$' -e '^lock$' -e '^auxfiles$';"
+    " find /var/log -type f -size +0 | grep -v journal;"
+    " echo clean"
+)
+
+
+def bake(ec2_twin: Ec2Twin, tmp: Path, **extra: Any) -> subprocess.CompletedProcess[str]:
+    """playbooks/bake.yml for the bastion on the stand-in's moto: builders in the group's subnet,
+    reached on their private address with a key pair of their own, no instance profile."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    moto = ec2_twin.moto
+    ec2 = moto.client("ec2")
+    key = tmp / "bake_key"
+    if not key.exists():
+        private = Ed25519PrivateKey.generate()
+        key.write_bytes(
+            private.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.OpenSSH,
+                serialization.NoEncryption(),
+            )
+        )
+        key.chmod(0o600)
+        public = private.public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        )
+        key.with_suffix(".pub").write_bytes(public)
+        with contextlib.suppress(ec2.exceptions.ClientError):
+            ec2.delete_key_pair(KeyName="ec2-bake")
+        ec2.import_key_pair(KeyName="ec2-bake", PublicKeyMaterial=public)
+    group = moto.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])
+    base = ec2.describe_launch_template_versions(
+        LaunchTemplateName="ec2-test-api", Versions=["1"]
+    )["LaunchTemplateVersions"][0]["LaunchTemplateData"]["ImageId"]
+    variables = {
+        "platform_environment": "ec2-test",
+        "platform_name_prefix": "ec2-test",
+        "aws_region": moto.region,
+        "aws_ami_id": base,
+        "aws_ami_name": "debian-12-amd64-*",
+        "aws_ami_owners": ["136693071363"],
+        "aws_tags": {"Environment": "ec2-test"},
+        "bake_roles": ["bastion"],
+        "bake_key_name": "ec2-bake",
+        "bake_subnet_id": group["AutoScalingGroups"][0]["VPCZoneIdentifier"],
+        "bake_security_group_ids": [],
+        "bake_connect": "private",
+        "bake_instance_profile": False,
+        "bake_ssh_private_key_file": str(key),
+        "bake_ssh_common_args": f"-o StrictHostKeyChecking=accept-new "
+        f"-o UserKnownHostsFile={tmp}/known_hosts -o IdentitiesOnly=yes",
+        "bake_connect_timeout": 180,
+        **extra,
+    }
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "playbooks/bake.yml",
+         "-i", "localhost,", "-e", json.dumps(variables)],
+        cwd=REPO,
+        env=moto.env(dict(os.environ, ANSIBLE_FACT_CACHING="memory")),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )  # fmt: skip
+
+
+def builders(ec2: Any, run: str | None = None) -> list[str]:
+    """Live builders (of one run, or of any)."""
+    filters = [{"Name": "instance-state-name", "Values": ["pending", "running", "stopping"]}]
+    filters.append({"Name": "tag:BakeRun", "Values": [run]} if run else
+                   {"Name": "tag-key", "Values": ["BakeRole"]})
+    answer = ec2.describe_instances(Filters=filters)["Reservations"]
+    return [i["InstanceId"] for r in answer for i in r["Instances"]]
+
+
+def test_a_failed_bake_leaves_no_builder_and_no_image(ec2_twin, tmp_path):
+    """A builder that cannot be configured (here: never reachable in time; a failing install takes
+    the same rescue, at the cost of a boot and an apt run) fails the run naming the role and
+    the failed step; its builder is terminated and no image of it is registered or committed."""
+    ec2 = ec2_twin.moto.client("ec2")
+    started = time.monotonic()
+    result = bake(ec2_twin, tmp_path, bake_run="failing", bake_connect_timeout=3)
+    print(f"failed bake: {time.monotonic() - started:.1f} s")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert "No image for bastion" in output, output[-3000:]
+    assert "bastion: NOT BAKED: Wait until the builder answers over SSH" in output, output[-3000:]
+    assert builders(ec2, "failing") == []
+    images = ec2.describe_images(
+        Owners=["self"], Filters=[{"Name": "tag:BakeRun", "Values": ["failing"]}]
+    )["Images"]
+    assert images == []
+    wait_until(
+        "the builder's machine removed",
+        lambda: not [m for m in ec2_twin.machines() if m["builder"]],
+        60,
+        ec2_twin.log,
+    )
+
+
+def test_a_bake_makes_a_clean_bastion_image_and_a_second_bake_reuses_it(ec2_twin, tmp_path):
+    """bake.yml on the twin: the builder runs the bastion's install entry points and is
+    cleaned, its image is registered with its tags, committed by the twin and the builder
+    terminated; an instance of the image boots as a new machine with the packages installed
+    (its own host keys, machine ID and login key). Baking again with nothing changed launches
+    no builder and reuses the image."""
+    ec2 = ec2_twin.moto.client("ec2")
+    started = time.monotonic()
+    # Boot converge's Python packages cost 100 s more here; benchmarks/bake.py bakes with them.
+    result = bake(ec2_twin, tmp_path, bake_boot_packages=["python3-yaml"])
+    print(f"bake of the bastion: {time.monotonic() - started:.1f} s")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    (image,) = ec2.describe_images(
+        Owners=["self"], Filters=[{"Name": "tag:Purpose", "Values": ["bake"]}]
+    )["Images"]
+    ami = image["ImageId"]
+    tags = {t["Key"]: t["Value"] for t in image["Tags"]}
+    assert tags["Role"] == "bastion" and tags["Environment"] == "ec2-test"
+    assert len(tags["ContentHash"]) == 64 and tags["BakedAt"].endswith("Z")
+    assert tags["BaseImage"].startswith("ami-") and tags["Release"]
+    assert builders(ec2) == []
+    launched: list[str] = []
+    try:
+        wait_until(
+            "the bake's image", lambda: ec2_twin.docker.images.list(f"ideation/ami:{ami}"), 30,
+            ec2_twin.log,
+        )  # fmt: skip
+        subnet = ec2_twin.moto.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[GROUP]
+        )["AutoScalingGroups"][0]["VPCZoneIdentifier"]
+        launched = [
+            i["InstanceId"]
+            for i in ec2.run_instances(
+                ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet, KeyName="ec2-test",
+                TagSpecifications=[{"ResourceType": "instance",
+                                    "Tags": [{"Key": "Role", "Value": "bastion"}]}],
+            )["Instances"]
+        ]  # fmt: skip
+        machine = wait_until(
+            "a booted machine of the bake", lambda: ec2_twin.booted(launched[0]), 180,
+            ec2_twin.log,
+        )  # fmt: skip
+        name = machine["name"]
+        code, output = ec2_twin.sh(name, "dpkg-query -W -f='${Status}\n' openssh-server fail2ban")
+        assert (code, output) == (0, "install ok installed\ninstall ok installed"), output
+        # Nothing of the builder is in the image: no host key, login key, machine ID, cloud-init
+        # instance, log or package list.
+        cleaned = ec2_twin.docker.containers.run(
+            f"ideation/ami:{ami}", ["sh", "-c", CLEANED], entrypoint=[], remove=True
+        ).decode()
+        assert cleaned.split() == ["clean"], cleaned
+        # So an instance of it boots as a new machine: its own host keys, ID and login key.
+        code, keys = ec2_twin.sh(name, "cat /home/admin/.ssh/authorized_keys")
+        assert code == 0 and len(keys.splitlines()) == 1, keys
+        assert (tmp_path / "bake_key.pub").read_text().split()[1] not in keys
+        assert ec2_twin.sh(name, "test -s /etc/machine-id")[0] == 0
+        assert ec2_twin.sh(name, "systemctl is-active ssh") == (0, "active")
+        assert machine["host_key"].startswith("ssh-ed25519 ")
+        # Nothing changed: the bake is reused, no builder launched.
+        seen = ec2.describe_instances(Filters=[{"Name": "tag-key", "Values": ["BakeRole"]}])
+        before = sum(len(r["Instances"]) for r in seen["Reservations"])
+        started = time.monotonic()
+        again = bake(ec2_twin, tmp_path, bake_boot_packages=["python3-yaml"])
+        print(f"second bake (reused): {time.monotonic() - started:.1f} s")
+        assert again.returncode == 0, again.stdout[-3000:]
+        assert f"bastion: reused {ami}" in again.stdout, again.stdout[-3000:]
+        seen = ec2.describe_instances(Filters=[{"Name": "tag-key", "Values": ["BakeRole"]}])
+        assert sum(len(r["Instances"]) for r in seen["Reservations"]) == before
+    finally:
+        if launched:
+            ec2.terminate_instances(InstanceIds=launched)
+        ec2.deregister_image(ImageId=ami)
+        wait_until(
+            "no machine of the bake, no image",
+            lambda: not [m for m in ec2_twin.machines() if m["role"] == "bastion"]
+            and not ec2_twin.docker.images.list(f"ideation/ami:{ami}"),
+            90,
             ec2_twin.log,
         )
 

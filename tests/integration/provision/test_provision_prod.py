@@ -67,7 +67,27 @@ SUBNETS = {
 
 
 @pytest.fixture(scope="module")
-def provisioned(ansible: Any) -> Any:
+def bakes(moto_server: Any) -> dict[str, str]:
+    """Bakes (playbooks/bake.yml's tags) as an earlier bake would have left them: the api's from
+    the base image provisioning finds, nginx's from an older base. By role."""
+    ec2 = moto_server.client("ec2")
+    (base,) = ec2.describe_images(
+        Owners=["self"], Filters=[{"Name": "name", "Values": ["debian-12-amd64-*"]}]
+    )["Images"]
+    made = {}
+    for role, source in (("api", base["ImageId"]), ("nginx", "ami-0ldba5e0000000000")):
+        made[role] = ec2.copy_image(
+            SourceImageId=base["ImageId"], SourceRegion=moto_server.region, Name=f"bake-{role}"
+        )["ImageId"]
+        ec2.create_tags(Resources=[made[role]], Tags=[
+            {"Key": "Purpose", "Value": "bake"}, {"Key": "Role", "Value": role},
+            {"Key": "Environment", "Value": "prod"}, {"Key": "BaseImage", "Value": source},
+        ])  # fmt: skip
+    return {"base": base["ImageId"], **made}
+
+
+@pytest.fixture(scope="module")
+def provisioned(ansible: Any, bakes: dict[str, str]) -> Any:
     run = ansible.playbook("provision.yml", "prod", "-vvv")
     assert run.returncode == 0, run.tail(150)
     return run
@@ -430,7 +450,7 @@ def test_redis_as_section_6_says(moto_server, vpc_id, outputs):
 # -- compute, scaling, addresses --------------------------------------------------------------
 
 
-def test_auto_scaling_groups_and_launch_templates(moto_server, outputs):
+def test_auto_scaling_groups_and_launch_templates(moto_server, outputs, bakes, provisioned):
     asg = moto_server.client("autoscaling")
     ec2 = moto_server.client("ec2")
     groups = {
@@ -475,6 +495,13 @@ def test_auto_scaling_groups_and_launch_templates(moto_server, outputs):
             "launching": ("autoscaling:EC2_INSTANCE_LAUNCHING", "ABANDON"),
             "terminating": ("autoscaling:EC2_INSTANCE_TERMINATING", "CONTINUE"),
         }, role
+    # Launch templates use the newest bake of their role from the current base image; a role
+    # without one (nginx's bake is of an older base) uses the base image, with a warning.
+    assert _template(ec2, "api")["ImageId"] == bakes["api"]
+    for role in ("nginx", "celery", "monitoring", "bastion"):
+        assert _template(ec2, role)["ImageId"] == bakes["base"], role
+    (warning,) = [line for line in provisioned.stdout.splitlines() if "WARNING: no bake of" in line]
+    assert "nginx" in warning and "bastion" in warning and "api" not in warning, warning
     assert _template(ec2, "nginx")["InstanceType"] == "t3.medium"
     assert _template(ec2, "api")["InstanceType"] == "t3.large"
     assert _template(ec2, "api")["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"] == 30
