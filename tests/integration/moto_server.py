@@ -34,6 +34,9 @@ moto 5.2 differs from AWS in ways that break correct automation, not merely unte
   Terminating:Wait until the action is completed or times out. Implemented (below), with the
   health replacements AWS makes: SetInstanceHealth Unhealthy, or an InService instance no longer
   running in EC2, makes the group terminate it and launch a replacement.
+* CreateDBInstanceReadReplica copies the source instance, its MultiAZ flag included; AWS makes
+  a Single-AZ replica unless MultiAZ is asked for (the replica of a Multi-AZ primary would
+  otherwise claim a standby it does not have).
 
 and two APIs moto lacks, which teardown.yml calls:
 
@@ -121,6 +124,24 @@ def _patch_rds_parameter_group_defaults() -> None:
 
     create_db_parameter_group._fidelity_patch = True  # type: ignore[attr-defined]
     RDSBackend.create_db_parameter_group = create_db_parameter_group
+
+
+def _patch_rds_read_replica_single_az() -> None:
+    from moto.rds.models import RDSBackend
+
+    original = RDSBackend.create_db_instance_read_replica
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
+    def create_db_instance_read_replica(self: Any, db_kwargs: dict[str, Any]) -> Any:
+        replica = original(self, db_kwargs)
+        if db_kwargs.get("multi_az") is None:
+            replica.multi_az = False
+        return replica
+
+    create_db_instance_read_replica._fidelity_patch = True  # type: ignore[attr-defined]
+    RDSBackend.create_db_instance_read_replica = create_db_instance_read_replica
 
 
 def _patch_replication_group_node_count() -> None:
@@ -800,6 +821,7 @@ def apply_fidelity_patches() -> None:
     _patch_rds_parameter_group_lookup()
     _patch_rds_parameter_group_defaults()
     _patch_rds_touching_windows()
+    _patch_rds_read_replica_single_az()
     _patch_kms_deletion_by_arn()
     _patch_replication_group_node_count()
     _patch_replication_group_deletion()

@@ -43,6 +43,35 @@ def test_a_rule_description_update_answers_return_true() -> None:
         assert ranges == [{"CidrIp": "10.0.0.0/8", "Description": "new"}]
 
 
+def test_a_read_replica_of_a_multi_az_primary_is_single_az_unless_asked() -> None:
+    """AWS: CreateDBInstanceReadReplica's MultiAZ defaults to false whatever the source's; the
+    replica keeps the source's encryption and parameter group."""
+    apply_fidelity_patches()
+    with mock_aws():
+        rds = boto3.client("rds", region_name=REGION)
+        key = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+        rds.create_db_parameter_group(DBParameterGroupName="pg",
+                                      DBParameterGroupFamily="postgres16", Description="pg")
+        rds.create_db_instance(DBInstanceIdentifier="primary", Engine="postgres",
+                               DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+                               MasterUsername="admin", MasterUserPassword="not-a-secret-1",
+                               StorageEncrypted=True, KmsKeyId=key, MultiAZ=True,
+                               DBParameterGroupName="pg")
+        single = rds.create_db_instance_read_replica(
+            DBInstanceIdentifier="single", SourceDBInstanceIdentifier="primary",
+            AvailabilityZone="us-east-1b")["DBInstance"]
+        multi = rds.create_db_instance_read_replica(
+            DBInstanceIdentifier="multi", SourceDBInstanceIdentifier="primary",
+            MultiAZ=True)["DBInstance"]
+        assert (single["MultiAZ"], multi["MultiAZ"]) == (False, True)
+        assert single["AvailabilityZone"] == "us-east-1b"
+        assert (single["StorageEncrypted"], single["KmsKeyId"]) == (True, key)
+        assert single["DBParameterGroups"][0]["DBParameterGroupName"] == "pg"
+        primary = rds.describe_db_instances(DBInstanceIdentifier="primary")["DBInstances"][0]
+        assert primary["MultiAZ"] is True
+        assert sorted(primary["ReadReplicaDBInstanceIdentifiers"]) == ["multi", "single"]
+
+
 def test_moving_awscurrent_changes_the_value_a_plain_read_answers() -> None:
     """A staged rotation: the pending value is read only by its stage until AWSCURRENT moves to
     it; then a read without a stage answers it and AWSPREVIOUS the old one (as AWS documents)."""

@@ -12,6 +12,7 @@ import pytest
 from ansible_collections.ideation.platform.plugins.plugin_utils.alarms import (
     alert_subscriptions,
     db_connections_alarm,
+    replica_lag_alarm,
     server_connections_per_host,
 )
 from hypothesis import assume, given
@@ -160,3 +161,30 @@ def test_a_fleet_one_host_too_big_is_refused(fleet: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="do not fit the database"):
         db_connections_alarm(asgs, opened + fleet["headroom"], 90, fleet["per_host"],
                              fleet["headroom"])  # fmt: skip
+
+
+# -- replica lag --------------------------------------------------------------------------------
+
+
+def test_the_replica_lag_alarm_fires_at_the_apps_limit_at_the_latest() -> None:
+    assert replica_lag_alarm(30, 5, 30) == {"threshold": 30, "evaluation_periods": 5,
+                                            "period": 60}
+    assert replica_lag_alarm("10", "3", 30)["threshold"] == 10
+
+
+def test_a_lag_alarm_above_the_apps_fallback_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"fires above 31 s, but the application stops reading"
+                                         r" from the replica above 30 s"):
+        replica_lag_alarm(31, 5, 30)
+
+
+@pytest.mark.parametrize(("seconds", "minutes", "limit", "message"), [
+    (0, 5, 30, "lag_alarm_seconds must be at least 1"),
+    (30, 0, 30, "lag_alarm_minutes must be at least 1"),
+    (True, 5, 30, "lag_alarm_seconds must be a whole number"),
+    (30, 5, "soon", "platform_db_read_max_lag must be a whole number"),
+])
+def test_bad_lag_alarm_numbers_are_refused(seconds: Any, minutes: Any, limit: Any,
+                                           message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        replica_lag_alarm(seconds, minutes, limit)
