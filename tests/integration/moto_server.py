@@ -34,9 +34,9 @@ moto 5.2 differs from AWS in ways that break correct automation, not merely unte
   Terminating:Wait until the action is completed or times out. Implemented (below), with the
   health replacements AWS makes: SetInstanceHealth Unhealthy, or an InService instance no longer
   running in EC2, makes the group terminate it and launch a replacement.
-* CreateDBInstanceReadReplica copies the source instance, its MultiAZ flag included; AWS makes
-  a Single-AZ replica unless MultiAZ is asked for (the replica of a Multi-AZ primary would
-  otherwise claim a standby it does not have).
+* CreateDBInstanceReadReplica copies the source instance, its MultiAZ and DeletionProtection
+  flags included; AWS makes a Single-AZ, unprotected replica unless asked otherwise (the replica
+  of a Multi-AZ, protected primary would claim a standby it does not have, and refuse deletion).
 
 and two APIs moto lacks, which teardown.yml calls:
 
@@ -126,7 +126,7 @@ def _patch_rds_parameter_group_defaults() -> None:
     RDSBackend.create_db_parameter_group = create_db_parameter_group
 
 
-def _patch_rds_read_replica_single_az() -> None:
+def _patch_rds_read_replica_defaults() -> None:
     from moto.rds.models import RDSBackend
 
     original = RDSBackend.create_db_instance_read_replica
@@ -138,6 +138,8 @@ def _patch_rds_read_replica_single_az() -> None:
         replica = original(self, db_kwargs)
         if db_kwargs.get("multi_az") is None:
             replica.multi_az = False
+        if db_kwargs.get("deletion_protection") is None:
+            replica.deletion_protection = False
         return replica
 
     create_db_instance_read_replica._fidelity_patch = True  # type: ignore[attr-defined]
@@ -821,7 +823,7 @@ def apply_fidelity_patches() -> None:
     _patch_rds_parameter_group_lookup()
     _patch_rds_parameter_group_defaults()
     _patch_rds_touching_windows()
-    _patch_rds_read_replica_single_az()
+    _patch_rds_read_replica_defaults()
     _patch_kms_deletion_by_arn()
     _patch_replication_group_node_count()
     _patch_replication_group_deletion()

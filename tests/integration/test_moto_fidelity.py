@@ -43,9 +43,9 @@ def test_a_rule_description_update_answers_return_true() -> None:
         assert ranges == [{"CidrIp": "10.0.0.0/8", "Description": "new"}]
 
 
-def test_a_read_replica_of_a_multi_az_primary_is_single_az_unless_asked() -> None:
-    """AWS: CreateDBInstanceReadReplica's MultiAZ defaults to false whatever the source's; the
-    replica keeps the source's encryption and parameter group."""
+def test_a_read_replica_is_single_az_and_unprotected_unless_asked() -> None:
+    """AWS: CreateDBInstanceReadReplica's MultiAZ and DeletionProtection default to false
+    whatever the source's; the replica keeps the source's encryption and parameter group."""
     apply_fidelity_patches()
     with mock_aws():
         rds = boto3.client("rds", region_name=REGION)
@@ -56,7 +56,7 @@ def test_a_read_replica_of_a_multi_az_primary_is_single_az_unless_asked() -> Non
                                DBInstanceClass="db.t3.micro", AllocatedStorage=20,
                                MasterUsername="admin", MasterUserPassword="not-a-secret-1",
                                StorageEncrypted=True, KmsKeyId=key, MultiAZ=True,
-                               DBParameterGroupName="pg")
+                               DeletionProtection=True, DBParameterGroupName="pg")
         single = rds.create_db_instance_read_replica(
             DBInstanceIdentifier="single", SourceDBInstanceIdentifier="primary",
             AvailabilityZone="us-east-1b")["DBInstance"]
@@ -64,12 +64,19 @@ def test_a_read_replica_of_a_multi_az_primary_is_single_az_unless_asked() -> Non
             DBInstanceIdentifier="multi", SourceDBInstanceIdentifier="primary",
             MultiAZ=True)["DBInstance"]
         assert (single["MultiAZ"], multi["MultiAZ"]) == (False, True)
+        assert single["DeletionProtection"] is False
+        rds.delete_db_instance(DBInstanceIdentifier="single", SkipFinalSnapshot=True)
+        protected = rds.create_db_instance_read_replica(
+            DBInstanceIdentifier="protected", SourceDBInstanceIdentifier="primary",
+            DeletionProtection=True)["DBInstance"]
+        assert protected["DeletionProtection"] is True
         assert single["AvailabilityZone"] == "us-east-1b"
         assert (single["StorageEncrypted"], single["KmsKeyId"]) == (True, key)
         assert single["DBParameterGroups"][0]["DBParameterGroupName"] == "pg"
         primary = rds.describe_db_instances(DBInstanceIdentifier="primary")["DBInstances"][0]
         assert primary["MultiAZ"] is True
-        assert sorted(primary["ReadReplicaDBInstanceIdentifiers"]) == ["multi", "single"]
+        assert primary["DeletionProtection"] is True
+        assert sorted(primary["ReadReplicaDBInstanceIdentifiers"]) == ["multi", "protected"]
 
 
 def test_moving_awscurrent_changes_the_value_a_plain_read_answers() -> None:

@@ -369,6 +369,7 @@ def test_read_replica_as_section_11_says(moto_server, vpc_id, outputs):
     assert replica["DBParameterGroups"][0]["DBParameterGroupName"] == f"{PREFIX}-db-postgres16"
     assert replica["PubliclyAccessible"] is False
     assert replica["MultiAZ"] is False
+    assert replica["DeletionProtection"] is False
     assert replica["DBInstanceClass"] == "db.r5.xlarge"
     assert [g["VpcSecurityGroupId"] for g in replica["VpcSecurityGroups"]] == [
         sg_ids(moto_server, vpc_id)["database"]
@@ -817,7 +818,7 @@ def test_site_variables_fit_the_roles_and_the_provisioned_account(site_project, 
 def test_pgbouncer_preflight_refuses_the_former_max_connections(site_project, ansible):
     site_vars.check_undersized_database(site_project, ansible, 400, (
         "PgBouncer pools do not fit the server: 20 hosts x 25 server connections each (pool + "
-        "reserve: 20 + 5 per database, 1 database(s)) = 500, but max_connections 400 - headroom "
+        "reserve on the primary: ideation_db 20 + 5) = 500, but max_connections 400 - headroom "
         "10 leaves 390."))
 
 
