@@ -53,6 +53,9 @@ class Settings:
     database_read_name: str = ""
     database_read_max_lag: int = 30
     database_read_check_interval: int = 5
+    # Seconds the replica has to answer (PgBouncer would keep a query for an unreachable server
+    # waiting up to its query_wait_timeout); past it the read goes to the primary.
+    database_read_timeout: int = 5
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_password: str = ""
     s3_bucket: str = ""
@@ -109,6 +112,7 @@ class Settings:
             database_read_check_interval=_int(
                 env, "DATABASE_READ_CHECK_INTERVAL", cls.database_read_check_interval, 1
             ),
+            database_read_timeout=_int(env, "DATABASE_READ_TIMEOUT", cls.database_read_timeout, 1),
             redis_url=redis_url,
             redis_password=env.get("REDIS_PASSWORD", ""),
             s3_bucket=env.get("S3_BUCKET", ""),

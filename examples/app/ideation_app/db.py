@@ -4,6 +4,7 @@ psycopg2 is imported when first needed, so the rest of the app can be tested wit
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
 import threading
@@ -94,6 +95,13 @@ class Database:
                     self._conn = None
                 raise
 
+    def cancel(self) -> None:
+        """Ask the server to cancel what this connection runs (safe from another thread)."""
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            with contextlib.suppress(Exception):
+                conn.cancel()
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None and not self._conn.closed:
@@ -178,32 +186,57 @@ class ReadRouter:
     """Sends read-only queries to the replica's connection, or to the primary when there is no
     read-only connection, when the replica's last check found it unreachable or lagging past
     `max_lag` seconds, or when a read on it fails to connect (then retried on the primary: reads
-    have no side effects). Checks at most every `check_interval` seconds. Fallbacks are counted in
+    have no side effects) or does not answer within `timeout` seconds. Checks at most every
+    `check_interval` seconds. Fallbacks are counted in
     db_read_fallbacks_total{reason}, answers in db_reads_total{target}."""
 
     def __init__(self, primary: Database, replica: Database | None, max_lag: float,
                  check_interval: float, clock: Callable[[], float] = time.monotonic,
                  connection_errors: Callable[[], tuple[type[BaseException], ...]] =
-                 _connection_errors) -> None:
+                 _connection_errors, timeout: float = 5.0) -> None:
         self.primary = primary
         self.replica = replica
         self.max_lag = max_lag
         self.check_interval = check_interval
+        self.timeout = timeout
         self._clock = clock
         self._connection_errors = connection_errors
         self._checked_at: float | None = None
         self._choice = ("replica", "ok")
         self._lock = threading.Lock()
+        # PgBouncer keeps a client waiting for a server it cannot reach (up to its
+        # query_wait_timeout) instead of failing it: the replica's work runs in a thread and is
+        # given up after `timeout` seconds.
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, "replica")
+
+    def _on_replica(self, operation: str, query: Callable[[Any], T]) -> T:
+        """`query(cursor)` on the replica; raises TimeoutError past `timeout` seconds."""
+        assert self.replica is not None
+        replica = self.replica
+
+        def run() -> T:
+            with replica.transaction(operation) as cursor:
+                return query(cursor)
+
+        future = self._pool.submit(run)
+        try:
+            return future.result(timeout=self.timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            replica.cancel()
+            raise TimeoutError(f"no answer from the replica within {self.timeout:g} s") from None
 
     def _measure(self) -> tuple[float | None, str | None]:
-        assert self.replica is not None
+        def query(cursor: Any) -> Any:
+            cursor.execute(REPLICA_LAG_SQL)
+            return cursor.fetchone()
+
         try:
-            with self.replica.transaction("replica_lag") as cursor:
-                cursor.execute(REPLICA_LAG_SQL)
-                row = cursor.fetchone()
-        except self._connection_errors() as error:
+            row = self._on_replica("replica_lag", query)
+        except (TimeoutError, *self._connection_errors()) as error:
             return None, str(error).strip() or type(error).__name__
         lag = None if row is None or row[0] is None else float(row[0])
+        assert self.replica is not None
         metrics.DB_REPLICA_LAG.labels(self.replica.dbname).set(lag or 0.0)
         return lag, None
 
@@ -231,11 +264,10 @@ class ReadRouter:
         target, reason = self.choice()
         if target == "replica" and self.replica is not None:
             try:
-                with self.replica.transaction(operation) as cursor:
-                    result = query(cursor)
+                result = self._on_replica(operation, query)
                 metrics.read_served("replica")
                 return result
-            except self._connection_errors() as error:
+            except (TimeoutError, *self._connection_errors()) as error:
                 log.warning("read on the replica failed, retrying on the primary: %s", error)
                 self._mark_unreachable()
                 reason = "unreachable"
@@ -252,7 +284,8 @@ def read_router(settings: Settings, primary: Database) -> ReadRouter:
     replica = Database(settings, dbname=settings.database_read_name) \
         if settings.database_read_name else None
     return ReadRouter(primary, replica, settings.database_read_max_lag,
-                      settings.database_read_check_interval)
+                      settings.database_read_check_interval,
+                      timeout=settings.database_read_timeout)
 
 
 _COLUMNS = ("id, title, description, submitter, status, created_at, processed_at, word_count,"

@@ -5,6 +5,8 @@ against a real streaming replica)."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 import uuid
 
 import pytest
@@ -283,3 +285,45 @@ def test_search_text_is_a_parameter_with_its_wildcards_escaped(store):
     finally:
         Connection.execute = original
     assert captured[-1] == ("50%_off", "%50\\%\\_off%", "%50\\%\\_off%", 5)
+
+
+def test_a_replica_that_never_answers_is_given_up_after_the_timeout(servers, clock):
+    """PgBouncer keeps a query for a server it cannot reach waiting (up to its
+    query_wait_timeout): the read goes to the primary after the router's timeout instead."""
+    primary, _ = servers
+    release = threading.Event()
+    hanging = Server("replica")
+
+    class Hanging(Connection):
+        def execute(self, sql: str, params: tuple = ()) -> None:
+            release.wait(10)
+            raise UnreachableError("query_wait_timeout")
+
+        def cancel(self) -> None:
+            release.set()
+
+    hanging.connect = lambda **dsn: Hanging(hanging)  # type: ignore[method-assign]
+    settings = Settings.from_env({})
+    router = ReadRouter(
+        Database(settings, connect=primary.connect),
+        Database(settings, connect=hanging.connect, dbname="ideation_ro"),
+        30,
+        5,
+        clock,
+        connection_errors=lambda: (UnreachableError,),
+        timeout=0.2,
+    )
+    before = counts()
+    started = time.monotonic()
+    assert [i.title for i in PostgresIdeaStore(router.primary, router).search("", 10)] == ["Trees"]
+    assert time.monotonic() - started < 2
+    assert router.choice() == ("primary", "unreachable")
+    assert delta(before) == {"primary": 1, "unreachable": 1}
+    assert release.wait(2), "the hanging query was not cancelled"
+
+
+def test_the_read_timeout_is_a_setting():
+    settings = Settings.from_env(
+        {"DATABASE_READ_NAME": "ideation_ro", "DATABASE_READ_TIMEOUT": "2"}
+    )
+    assert read_router(settings, Database(settings)).timeout == 2
