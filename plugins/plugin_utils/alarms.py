@@ -211,3 +211,20 @@ def s3_request_alarms(
             }
         )
     return alarms
+def replica_lag_alarm(lag_seconds: Any, minutes: Any, read_max_lag: Any) -> dict[str, int]:
+    """The read replica's lag alarm (RDS ReplicaLag, seconds, Maximum over each minute).
+
+    The threshold may not exceed ``read_max_lag``, the lag past which the application stops
+    reading from the replica (its fallback to the primary): the alarm must fire by the time
+    reads leave the replica, not after, or a replica the app no longer trusts raises nothing.
+    """
+    threshold = _count(lag_seconds, "aws_rds_replica.lag_alarm_seconds", 1)
+    periods = _count(minutes, "aws_rds_replica.lag_alarm_minutes", 1)
+    limit = _count(read_max_lag, "platform_db_read_max_lag", 1)
+    if threshold > limit:
+        raise ValueError(
+            f"the replica lag alarm fires above {threshold} s, but the application stops reading"
+            f" from the replica above {limit} s (platform_db_read_max_lag): it would fall back"
+            " to the primary before anyone hears of it; lower aws_rds_replica.lag_alarm_seconds"
+        )
+    return {"threshold": threshold, "evaluation_periods": periods, "period": 60}

@@ -169,12 +169,52 @@ def _database_lines(env: Mapping[str, Any], usage: Mapping[str, Any]) -> list[Li
                  "aws_rds.storage_throughput", _same(max(0, mibps - base_mibps)), "MiBps-months",
                  ("rds_gp3_throughput_month", deployment)),
         ]
+    lines += _replica_lines(env, cls, storage, size)
     backups = _number(usage.get("db_backup_gb", 0), "cost_usage.db_backup_gb")
     lines.append(Line(
         "rds:backup", "RDS", "database",
         f"backups beyond the free {size} GB (the storage size), of {backups:g} GB",
         "cost_usage.db_backup_gb, aws_rds.allocated_storage", _same(max(0.0, backups - size)),
         "GB-months", ("rds_backup_gb_month",)))
+    return lines
+
+
+def _replica_enabled(env: Mapping[str, Any]) -> bool:
+    return bool((env.get("aws_rds_replica") or {}).get("enabled"))
+
+
+def _replica_lines(env: Mapping[str, Any], primary_class: str, storage: str,
+                   size: int) -> list[Line]:
+    """The read replica (design section 11): a Single-AZ instance with the primary's storage
+    (same size, type and gp3 performance), billed as a Single-AZ instance of its own class.
+    Its backups are not billed: a replica keeps none."""
+    if not _replica_enabled(env):
+        return []
+    rds = env["aws_rds"]
+    cls = env["aws_rds_replica"].get("instance_class") or primary_class
+    lines = [
+        Line("rds:replica", "RDS", "database", f"PostgreSQL read replica {cls}, Single-AZ",
+             "aws_rds_replica.enabled, aws_rds_replica.instance_class", _same(HOURS_PER_MONTH),
+             "instance-hours", ("rds_instance_hour", "single_az", cls)),
+        Line("rds:replica-storage", "RDS", "database",
+             f"read replica storage, {storage} {size} GB (the primary's)",
+             "aws_rds_replica.enabled, aws_rds.allocated_storage", _same(size), "GB-months",
+             ("rds_storage_gb_month", "single_az", storage)),
+    ]
+    if storage == "gp3":
+        base_iops, base_mibps = RDS_GP3_BASELINE[size >= RDS_GP3_LARGE_GIB]
+        iops = _int(rds.get("iops", base_iops), "aws_rds.iops")
+        mibps = _int(rds.get("storage_throughput", base_mibps), "aws_rds.storage_throughput")
+        lines += [
+            Line("rds:replica-iops", "RDS", "database",
+                 f"read replica gp3 IOPS above the {base_iops} included", "aws_rds.iops",
+                 _same(max(0, iops - base_iops)), "IOPS-months",
+                 ("rds_gp3_iops_month", "single_az")),
+            Line("rds:replica-throughput", "RDS", "database",
+                 f"read replica gp3 throughput above the {base_mibps} MiB/s included",
+                 "aws_rds.storage_throughput", _same(max(0, mibps - base_mibps)),
+                 "MiBps-months", ("rds_gp3_throughput_month", "single_az")),
+        ]
     return lines
 
 
@@ -244,6 +284,12 @@ def _monitoring_lines(env: Mapping[str, Any], usage: Mapping[str, Any]) -> list[
              + (", the document bucket's 4xx and 5xx rates" if s3_metrics else ""),
              "playbooks/provision/monitoring.yml, dns.yml", _same(3 + 2 * s3_metrics), "alarms",
              alarm),
+    ]
+    if _replica_enabled(env):
+        lines.append(Line("cloudwatch:alarms:replica", "CloudWatch", "regional",
+                          "read replica lag alarm", "aws_rds_replica.enabled", _same(1),
+                          "alarms", alarm))
+    lines += [
         Line("logs:ingest", "CloudWatch", "regional",
              f"logs into {len(env.get('aws_log_groups') or [])} log groups and RDS exports",
              "cost_usage.log_gb", _same(ingested), "GB", ("logs_ingest_gb",)),

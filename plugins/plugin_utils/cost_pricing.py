@@ -218,5 +218,8 @@ def wanted_types(price_files: Iterable[Mapping[str, Any]],
     for env in environments:
         wanted["ec2"].update(spec["instance_type"] for spec in env["aws_asgs"].values())
         wanted["rds"].add(env["aws_rds"]["instance_class"])
+        replica = env.get("aws_rds_replica") or {}
+        if replica.get("enabled"):
+            wanted["rds"].add(replica.get("instance_class") or env["aws_rds"]["instance_class"])
         wanted["elasticache"].add(env["aws_redis"]["node_type"])
     return {kind: sorted(types) for kind, types in wanted.items()}

@@ -36,7 +36,6 @@ moto 5.2 differs from AWS in ways that break correct automation, not merely unte
   running in EC2, makes the group terminate it and launch a replacement.
 * CreateImage with TagSpecifications for `snapshot` (amazon.aws.ec2_ami tags the image and its
   snapshots) raises NotImplementedError (500); AWS tags the snapshots. They are tagged.
-
 * PutBucketLogging accepts a target bucket's policy only when its logging statement names one
   Resource string and its Principal is a mapping: a Resource list (or a wildcard), or an earlier
   statement with Principal "*" (a TLS-only deny), makes moto refuse the logging or fail (500).
@@ -49,6 +48,9 @@ moto 5.2 differs from AWS in ways that break correct automation, not merely unte
   answered 200 and dropped, a Get answers an empty configuration, and a Delete deletes the
   bucket itself. Put, Get, List and Delete are implemented as AWS documents them (a Get or
   Delete of an unknown Id: NoSuchConfiguration).
+* CreateDBInstanceReadReplica copies the source instance, its MultiAZ and DeletionProtection
+  flags included; AWS makes a Single-AZ, unprotected replica unless asked otherwise (the replica
+  of a Multi-AZ, protected primary would claim a standby it does not have, and refuse deletion).
 
 and two APIs moto lacks, which teardown.yml calls:
 
@@ -136,6 +138,26 @@ def _patch_rds_parameter_group_defaults() -> None:
 
     create_db_parameter_group._fidelity_patch = True  # type: ignore[attr-defined]
     RDSBackend.create_db_parameter_group = create_db_parameter_group
+
+
+def _patch_rds_read_replica_defaults() -> None:
+    from moto.rds.models import RDSBackend
+
+    original = RDSBackend.create_db_instance_read_replica
+    if getattr(original, "_fidelity_patch", False):
+        return
+
+    @functools.wraps(original)
+    def create_db_instance_read_replica(self: Any, db_kwargs: dict[str, Any]) -> Any:
+        replica = original(self, db_kwargs)
+        if db_kwargs.get("multi_az") is None:
+            replica.multi_az = False
+        if db_kwargs.get("deletion_protection") is None:
+            replica.deletion_protection = False
+        return replica
+
+    create_db_instance_read_replica._fidelity_patch = True  # type: ignore[attr-defined]
+    RDSBackend.create_db_instance_read_replica = create_db_instance_read_replica
 
 
 def _patch_replication_group_node_count() -> None:
@@ -1034,6 +1056,7 @@ def apply_fidelity_patches() -> None:
     _patch_rds_parameter_group_lookup()
     _patch_rds_parameter_group_defaults()
     _patch_rds_touching_windows()
+    _patch_rds_read_replica_defaults()
     _patch_kms_deletion_by_arn()
     _patch_replication_group_node_count()
     _patch_replication_group_deletion()

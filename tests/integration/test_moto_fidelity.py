@@ -61,6 +61,40 @@ def test_create_image_tags_the_image_and_its_snapshot() -> None:
         assert image["Tags"] == tags
         snapshot = image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
         assert ec2.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"][0]["Tags"] == tags
+def test_a_read_replica_is_single_az_and_unprotected_unless_asked() -> None:
+    """AWS: CreateDBInstanceReadReplica's MultiAZ and DeletionProtection default to false
+    whatever the source's; the replica keeps the source's encryption and parameter group."""
+    apply_fidelity_patches()
+    with mock_aws():
+        rds = boto3.client("rds", region_name=REGION)
+        key = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+        rds.create_db_parameter_group(DBParameterGroupName="pg",
+                                      DBParameterGroupFamily="postgres16", Description="pg")
+        rds.create_db_instance(DBInstanceIdentifier="primary", Engine="postgres",
+                               DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+                               MasterUsername="admin", MasterUserPassword="not-a-secret-1",
+                               StorageEncrypted=True, KmsKeyId=key, MultiAZ=True,
+                               DeletionProtection=True, DBParameterGroupName="pg")
+        single = rds.create_db_instance_read_replica(
+            DBInstanceIdentifier="single", SourceDBInstanceIdentifier="primary",
+            AvailabilityZone="us-east-1b")["DBInstance"]
+        multi = rds.create_db_instance_read_replica(
+            DBInstanceIdentifier="multi", SourceDBInstanceIdentifier="primary",
+            MultiAZ=True)["DBInstance"]
+        assert (single["MultiAZ"], multi["MultiAZ"]) == (False, True)
+        assert single["DeletionProtection"] is False
+        rds.delete_db_instance(DBInstanceIdentifier="single", SkipFinalSnapshot=True)
+        protected = rds.create_db_instance_read_replica(
+            DBInstanceIdentifier="protected", SourceDBInstanceIdentifier="primary",
+            DeletionProtection=True)["DBInstance"]
+        assert protected["DeletionProtection"] is True
+        assert single["AvailabilityZone"] == "us-east-1b"
+        assert (single["StorageEncrypted"], single["KmsKeyId"]) == (True, key)
+        assert single["DBParameterGroups"][0]["DBParameterGroupName"] == "pg"
+        primary = rds.describe_db_instances(DBInstanceIdentifier="primary")["DBInstances"][0]
+        assert primary["MultiAZ"] is True
+        assert primary["DeletionProtection"] is True
+        assert sorted(primary["ReadReplicaDBInstanceIdentifiers"]) == ["multi", "protected"]
 
 
 def test_moving_awscurrent_changes_the_value_a_plain_read_answers() -> None:

@@ -36,6 +36,8 @@ UNREACHABLE = {
     "prometheus_alert_429_per_second": 100000,
     "prometheus_alert_upstream_sync_stale_seconds": 100000000,
     "prometheus_alert_container_restarts": 100000,
+    "prometheus_alert_replica_lag_seconds": 100000,
+    "prometheus_alert_read_fallbacks": 100000000,
 }
 
 

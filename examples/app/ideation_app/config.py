@@ -46,6 +46,16 @@ class Settings:
     database_schema: str = "ideation"
     database_sslmode: str = "prefer"
     database_connect_timeout: int = 3
+    # Read-only queries (listing, searching): PgBouncer's read-only entry (the read replica, or
+    # the primary where there is none); "" reads from DATABASE_NAME. Past DATABASE_READ_MAX_LAG
+    # seconds of replica lag, or with the replica unreachable, reads go to the primary; the lag
+    # is checked at most every DATABASE_READ_CHECK_INTERVAL seconds.
+    database_read_name: str = ""
+    database_read_max_lag: int = 30
+    database_read_check_interval: int = 5
+    # Seconds the replica has to answer (PgBouncer would keep a query for an unreachable server
+    # waiting up to its query_wait_timeout); past it the read goes to the primary.
+    database_read_timeout: int = 5
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_password: str = ""
     s3_bucket: str = ""
@@ -97,6 +107,12 @@ class Settings:
             database_connect_timeout=_int(
                 env, "DATABASE_CONNECT_TIMEOUT", cls.database_connect_timeout, 1
             ),
+            database_read_name=env.get("DATABASE_READ_NAME", ""),
+            database_read_max_lag=_int(env, "DATABASE_READ_MAX_LAG", cls.database_read_max_lag, 1),
+            database_read_check_interval=_int(
+                env, "DATABASE_READ_CHECK_INTERVAL", cls.database_read_check_interval, 1
+            ),
+            database_read_timeout=_int(env, "DATABASE_READ_TIMEOUT", cls.database_read_timeout, 1),
             redis_url=redis_url,
             redis_password=env.get("REDIS_PASSWORD", ""),
             s3_bucket=env.get("S3_BUCKET", ""),
@@ -114,16 +130,18 @@ class Settings:
             broken=broken,
         )
 
-    def database_dsn(self) -> dict[str, object]:
-        """Keyword arguments for psycopg2.connect (DATABASE_URL wins over the parts)."""
+    def database_dsn(self, dbname: str = "") -> dict[str, object]:
+        """Keyword arguments for psycopg2.connect (DATABASE_URL wins over the parts); `dbname`
+        names another database on the same server (PgBouncer's read-only entry)."""
         common = {"connect_timeout": self.database_connect_timeout,
                   "application_name": "ideation-app"}
         if self.database_url:
-            return {"dsn": self.database_url, **common}
+            # psycopg2 lets a keyword override the same field of the DSN.
+            return {"dsn": self.database_url, **({"dbname": dbname} if dbname else {}), **common}
         return {
             "host": self.database_host,
             "port": self.database_port,
-            "dbname": self.database_name,
+            "dbname": dbname or self.database_name,
             "user": self.database_user,
             "password": self.database_password,
             "sslmode": self.database_sslmode,

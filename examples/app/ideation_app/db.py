@@ -4,12 +4,14 @@ psycopg2 is imported when first needed, so the rest of the app can be tested wit
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from . import metrics
 from .config import Settings
@@ -47,21 +49,29 @@ class SchemaMissingError(RuntimeError):
 
 
 class Database:
-    """One lazily opened connection per process, replaced after a connection error."""
+    """One lazily opened connection per process, replaced after a connection error.
+    `dbname` names another database on the same PgBouncer (its read-only entry)."""
 
-    def __init__(self, settings: Settings, connect: Callable[..., Any] | None = None) -> None:
+    def __init__(self, settings: Settings, connect: Callable[..., Any] | None = None,
+                 dbname: str = "") -> None:
         self._settings = settings
         self._connect = connect
+        self._dbname = dbname
         self._conn: Any = None
         self._lock = threading.Lock()
         self.schema = settings.database_schema
+
+    @property
+    def dbname(self) -> str:
+        """The database (PgBouncer entry) this connects to."""
+        return self._dbname or self._settings.database_name
 
     def _new_connection(self) -> Any:
         if self._connect is None:
             import psycopg2
 
             self._connect = psycopg2.connect
-        return self._connect(**self._settings.database_dsn())
+        return self._connect(**self._settings.database_dsn(self._dbname))
 
     @contextlib.contextmanager
     def transaction(self, operation: str) -> Iterator[Any]:
@@ -84,6 +94,13 @@ class Database:
                 if getattr(conn, "closed", 0):
                     self._conn = None
                 raise
+
+    def cancel(self) -> None:
+        """Ask the server to cancel what this connection runs (safe from another thread)."""
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            with contextlib.suppress(Exception):
+                conn.cancel()
 
     def close(self) -> None:
         with self._lock:
@@ -131,6 +148,146 @@ class Database:
             return applied
 
 
+# On a standby: 0 once it has replayed all the WAL it received (an idle primary sends nothing,
+# and now() - the last replayed commit would grow for ever); else the age of the last replayed
+# commit. On a server that is not a standby (no replica in this environment), no lag: NULL.
+REPLICA_LAG_SQL = (
+    "SELECT CASE WHEN NOT pg_is_in_recovery() THEN NULL"
+    " WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+    " ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END"
+)
+
+T = TypeVar("T")
+
+
+def choose_read_target(lag: float | None, error: str | None, max_lag: float) -> tuple[str, str]:
+    """Where reads go after a replica check: ("replica", "ok") or ("primary", reason).
+
+    `error` is set when the check could not reach the replica ("unreachable"); `lag` is its lag
+    in seconds (None: the read-only entry is not a standby, so nothing lags). Past `max_lag`
+    the replica is "lagging". Exactly at the limit it still serves.
+    """
+    if error is not None:
+        return "primary", "unreachable"
+    if lag is not None and lag > max_lag:
+        return "primary", "lagging"
+    return "replica", "ok"
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    import psycopg2
+
+    # OperationalError covers a refused or dropped connection and a query cancelled by a
+    # conflict with recovery on the standby; InterfaceError a connection already closed.
+    return (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
+class ReadRouter:
+    """Sends read-only queries to the replica's connection, or to the primary when there is no
+    read-only connection, when the replica's last check found it unreachable or lagging past
+    `max_lag` seconds, or when a read on it fails to connect (then retried on the primary: reads
+    have no side effects) or does not answer within `timeout` seconds. Checks at most every
+    `check_interval` seconds. Fallbacks are counted in
+    db_read_fallbacks_total{reason}, answers in db_reads_total{target}."""
+
+    def __init__(self, primary: Database, replica: Database | None, max_lag: float,
+                 check_interval: float, clock: Callable[[], float] = time.monotonic,
+                 connection_errors: Callable[[], tuple[type[BaseException], ...]] =
+                 _connection_errors, timeout: float = 5.0) -> None:
+        self.primary = primary
+        self.replica = replica
+        self.max_lag = max_lag
+        self.check_interval = check_interval
+        self.timeout = timeout
+        self._clock = clock
+        self._connection_errors = connection_errors
+        self._checked_at: float | None = None
+        self._choice = ("replica", "ok")
+        self._lock = threading.Lock()
+        # PgBouncer keeps a client waiting for a server it cannot reach (up to its
+        # query_wait_timeout) instead of failing it: the replica's work runs in a thread and is
+        # given up after `timeout` seconds.
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, "replica")
+
+    def _on_replica(self, operation: str, query: Callable[[Any], T]) -> T:
+        """`query(cursor)` on the replica; raises TimeoutError past `timeout` seconds."""
+        assert self.replica is not None
+        replica = self.replica
+
+        def run() -> T:
+            with replica.transaction(operation) as cursor:
+                return query(cursor)
+
+        future = self._pool.submit(run)
+        try:
+            return future.result(timeout=self.timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            replica.cancel()
+            raise TimeoutError(f"no answer from the replica within {self.timeout:g} s") from None
+
+    def _measure(self) -> tuple[float | None, str | None]:
+        def query(cursor: Any) -> Any:
+            cursor.execute(REPLICA_LAG_SQL)
+            return cursor.fetchone()
+
+        try:
+            row = self._on_replica("replica_lag", query)
+        except (TimeoutError, *self._connection_errors()) as error:
+            return None, str(error).strip() or type(error).__name__
+        lag = None if row is None or row[0] is None else float(row[0])
+        assert self.replica is not None
+        metrics.DB_REPLICA_LAG.labels(self.replica.dbname).set(lag or 0.0)
+        return lag, None
+
+    def choice(self) -> tuple[str, str]:
+        """The current target and reason, checking the replica when the last check is old."""
+        if self.replica is None:
+            return "primary", "none"
+        with self._lock:
+            now = self._clock()
+            if self._checked_at is None or now - self._checked_at >= self.check_interval:
+                lag, error = self._measure()
+                choice = choose_read_target(lag, error, self.max_lag)
+                if choice != self._choice:
+                    log.warning("read-only queries now go to the %s (%s%s)", choice[0], choice[1],
+                                f": {error}" if error else f", lag {lag} s" if lag else "")
+                self._choice, self._checked_at = choice, now
+            return self._choice
+
+    def _mark_unreachable(self) -> None:
+        with self._lock:
+            self._choice, self._checked_at = ("primary", "unreachable"), self._clock()
+
+    def read(self, operation: str, query: Callable[[Any], T]) -> T:
+        """Run `query(cursor)` on the chosen server and return its result."""
+        target, reason = self.choice()
+        if target == "replica" and self.replica is not None:
+            try:
+                result = self._on_replica(operation, query)
+                metrics.read_served("replica")
+                return result
+            except (TimeoutError, *self._connection_errors()) as error:
+                log.warning("read on the replica failed, retrying on the primary: %s", error)
+                self._mark_unreachable()
+                reason = "unreachable"
+        if reason in metrics.READ_FALLBACK_REASONS:
+            metrics.read_fell_back(reason)
+        with self.primary.transaction(operation) as cursor:
+            result = query(cursor)
+        metrics.read_served("primary")
+        return result
+
+
+def read_router(settings: Settings, primary: Database) -> ReadRouter:
+    """The router the settings describe: no replica connection without DATABASE_READ_NAME."""
+    replica = Database(settings, dbname=settings.database_read_name) \
+        if settings.database_read_name else None
+    return ReadRouter(primary, replica, settings.database_read_max_lag,
+                      settings.database_read_check_interval,
+                      timeout=settings.database_read_timeout)
+
+
 _COLUMNS = ("id, title, description, submitter, status, created_at, processed_at, word_count,"
             " keywords")
 
@@ -145,10 +302,29 @@ def _idea(row: tuple) -> Idea:
 
 
 class PostgresIdeaStore:
-    """The IdeaStore of the running app."""
+    """The IdeaStore of the running app. Listing and searching go through `reads` (the read
+    replica when there is one); everything else to the primary."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, reads: ReadRouter | None = None) -> None:
         self.db = database
+        self.reads = reads or ReadRouter(database, None, 0, 0)
+
+    def search(self, text: str, limit: int) -> list[Idea]:
+        """The newest ideas, those whose title or description contains `text` when it is given."""
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+        def query(cursor: Any) -> list[Idea]:
+            cursor.execute(
+                self.db._sql(
+                    f"SELECT {_COLUMNS} FROM {{schema}}.ideas"
+                    " WHERE %s = '' OR title ILIKE %s OR description ILIKE %s"
+                    " ORDER BY created_at DESC LIMIT %s"
+                ),
+                (text, pattern, pattern, limit),
+            )
+            return [_idea(row) for row in cursor.fetchall()]
+
+        return self.reads.read("search", query)
 
     def create(self, new: NewIdea) -> Idea:
         with self.db.transaction("create") as cursor:

@@ -82,6 +82,24 @@ class IdeaStore(Protocol):
 
     def stale_submitted(self, older_than_seconds: int, limit: int) -> list[uuid.UUID]: ...
 
+    def search(self, text: str, limit: int) -> list[Idea]: ...
+
+
+SEARCH_MAX = 200
+LIST_LIMIT_DEFAULT = 20
+LIST_LIMIT_MAX = 100
+
+
+def parse_listing(args: Any) -> tuple[str, int]:
+    """The search text (`q`, may be empty) and the page size (`limit`) of a listing request."""
+    text = (args.get("q") or "").strip()
+    if len(text) > SEARCH_MAX:
+        raise InvalidIdeaError(f"q is longer than {SEARCH_MAX} characters")
+    raw = args.get("limit") or str(LIST_LIMIT_DEFAULT)
+    if not raw.isdigit() or not 1 <= int(raw) <= LIST_LIMIT_MAX:
+        raise InvalidIdeaError(f"limit must be a whole number from 1 to {LIST_LIMIT_MAX}")
+    return text, int(raw)
+
 
 def parse_id(text: str) -> uuid.UUID | None:
     """The UUID in a URL segment, or None when it is not one."""

@@ -20,6 +20,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -34,7 +35,7 @@ DURATION = Histogram(
 
 # What the Database class does, one name per method (db.py); the only values of `operation`.
 DB_OPERATIONS = frozenset({"create", "get", "mark_processed", "stale_submitted", "ping",
-                           "migrate"})
+                           "migrate", "search", "replica_lag"})
 DB_QUERY_DURATION = Histogram(
     "db_query_duration_seconds",
     "Time spent in a database operation (one transaction through PgBouncer, connecting"
@@ -43,6 +44,38 @@ DB_QUERY_DURATION = Histogram(
     # Queries through PgBouncer take milliseconds: finer low buckets than the default.
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+
+# Read-only queries (db.ReadRouter): where each went, why one fell back to the primary, and the
+# replica's lag as last measured (seconds; 0 when it has replayed all it received).
+READ_TARGETS = ("replica", "primary")
+READ_FALLBACK_REASONS = ("unreachable", "lagging")
+DB_READS = Counter("db_reads_total", "Read-only queries, by the server that answered them.",
+                   ["target"])
+DB_READ_FALLBACKS = Counter(
+    "db_read_fallbacks_total",
+    "Read-only queries sent to the primary although a replica is configured, by reason.",
+    ["reason"],
+)
+DB_REPLICA_LAG = Gauge(
+    "db_replica_lag_seconds",
+    "Replication lag of the read replica as last measured (now() - pg_last_xact_replay_timestamp(),"
+    " 0 when all received WAL is replayed), by PgBouncer's read-only entry.",
+    ["database"],  # a labelled metric has no value (no multiprocess file) until first set
+    multiprocess_mode="livemax",
+)
+
+
+def read_served(target: str) -> None:
+    """Count one read answered by `target` (replica or primary)."""
+    DB_READS.labels(target if target in READ_TARGETS else "primary").inc()
+
+
+def read_fell_back(reason: str) -> None:
+    """Count one read that went to the primary instead of the replica, and why."""
+    if reason not in READ_FALLBACK_REASONS:
+        raise ValueError(f"unknown fallback reason {reason!r}; one of {READ_FALLBACK_REASONS}")
+    DB_READ_FALLBACKS.labels(reason).inc()
+
 
 # The API's own Redis operations: the /ready ping, and handing an idea to the workers (the
 # Celery publish to the broker).

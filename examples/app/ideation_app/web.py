@@ -12,7 +12,7 @@ from flask import Flask, Response, g, jsonify, request
 
 from . import attachments, auth, metrics
 from .config import Settings
-from .ideas import IdeaStore, InvalidIdeaError, NewIdea, parse_id
+from .ideas import IdeaStore, InvalidIdeaError, NewIdea, parse_id, parse_listing
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,15 @@ def create_app(
         except Exception as error:  # the beat sweep re-queues it later
             log.warning("could not queue idea %s for processing: %s", idea.id, error)
         return jsonify(idea.to_json()), 201, {"Location": f"/api/ideas/{idea.id}"}
+
+    @app.get("/api/ideas")
+    def listing():
+        """The newest ideas, or those matching `q`: a read-only query (the read replica)."""
+        try:
+            text, limit = parse_listing(request.args)
+        except InvalidIdeaError as error:
+            return jsonify(error=str(error)), 400
+        return jsonify(ideas=[idea.to_json() for idea in store.search(text, limit)])
 
     @app.get("/api/ideas/<idea_id>")
     def show(idea_id: str):

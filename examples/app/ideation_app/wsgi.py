@@ -8,7 +8,7 @@ import sys
 
 from . import metrics
 from .config import Settings
-from .db import Database, PostgresIdeaStore
+from .db import Database, PostgresIdeaStore, read_router
 from .web import create_app
 
 WORKER_BOOT_ERROR = 3  # gunicorn.arbiter.Arbiter.WORKER_BOOT_ERROR
@@ -44,7 +44,7 @@ def _enqueue(idea_id) -> None:
 database = Database(settings)
 app = create_app(
     settings,
-    store=PostgresIdeaStore(database),
+    store=PostgresIdeaStore(database, read_router(settings, database)),
     checks={"database": database.ping, "redis": _redis_ping},
     enqueue=_enqueue,
 )

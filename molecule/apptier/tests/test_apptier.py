@@ -94,6 +94,73 @@ def test_pgbouncer_pools_in_transaction_mode_with_the_configured_sizes(host, wor
     assert int(stats["total_xact_count"]) > 0
 
 
+@pytest.fixture(scope="module")
+def database(host):
+    return testinfra.get_host("apptier-postgres", connection="ansible",
+                              ansible_inventory=host.backend.ansible_inventory)
+
+
+@pytest.fixture(scope="module")
+def replicated(host, base) -> str:
+    """The title of an idea POSTed to the primary, once the replica has it."""
+    title = f"Replica {time.time_ns()}"
+    assert http(host, f"{base}/api/ideas", method="POST",
+                data=json.dumps({"title": title})).status == 201
+    return title
+
+
+def read_only_transactions(host) -> int:
+    """Transactions PgBouncer has served through its read-only entry."""
+    return sum(int(row["total_xact_count"]) for row in console(host)["STATS"]
+               if row["database"] == "ideation_ro")
+
+
+def listing(host, base, text: str) -> list[str]:
+    response = http(host, f"{base}/api/ideas?q={text}")
+    assert response.status == 200, response.body
+    return [idea["title"] for idea in response.json()["ideas"]]
+
+
+def api_log(host) -> str:
+    return host.run("docker logs --since 60s $(docker ps -q --filter label=ideation-service=api"
+                    " | head -n 1) 2>&1").stdout
+
+
+def test_listing_reads_from_the_streaming_replica(host, base, database, replicated):
+    """ideation_ro is PgBouncer's entry at the standby (port 5433, in recovery); an idea written
+    to the primary reaches it by streaming, and a listing finds it through that entry."""
+    standby = database.run("su postgres -c \"psql -p 5433 -XAtc 'SELECT pg_is_in_recovery()'\"")
+    assert standby.stdout.strip() == "t", standby.stderr
+    (entry,) = [row for row in console(host)["DATABASES"] if row["name"] == "ideation_ro"]
+    assert (entry["host"], entry["port"], entry["database"]) == ("apptier-postgres", 5433,
+                                                                 "ideation_db")
+    time.sleep(2)  # past the app's check interval (1 s): a fresh lag check
+    before = read_only_transactions(host)
+    assert listing(host, base, replicated.split()[1]) == [replicated]
+    # The lag check and the listing itself, both on the replica.
+    assert read_only_transactions(host) >= before + 2
+    assert "retrying on the primary" not in api_log(host)
+
+
+def test_listing_falls_back_to_the_primary_while_the_replica_is_stopped(host, base, database,
+                                                                        replicated):
+    database.run_expect([0], "systemctl stop postgresql@15-replica")
+    try:
+        # With the standby down the only server that has the idea is the primary.
+        assert listing(host, base, replicated.split()[1]) == [replicated]
+        time.sleep(2)
+        assert listing(host, base, replicated.split()[1]) == [replicated]
+        log = api_log(host)
+        assert ("read on the replica failed, retrying on the primary" in log
+                or "read-only queries now go to the primary (unreachable" in log), log[-2000:]
+    finally:
+        database.run_expect([0], "systemctl start postgresql@15-replica")
+    time.sleep(3)
+    before = read_only_transactions(host)
+    assert listing(host, base, replicated.split()[1]) == [replicated]
+    assert read_only_transactions(host) > before
+
+
 def test_a_broken_image_fails_the_play(host):
     outcome = json.loads(
         (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "broken-deploy.json").read_text())

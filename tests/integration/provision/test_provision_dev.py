@@ -130,7 +130,8 @@ def test_dev_is_one_of_each_and_small(provisioned, moto_server):
     assert {g["AutoScalingGroupName"]: len(g["Instances"]) for g in groups} == {
         f"{PREFIX}-{role}": 1 for role in ("nginx", "api", "celery", "monitoring", "bastion")
     }
-    db = moto_server.client("rds").describe_db_instances()["DBInstances"][0]
+    # One database: dev has no read replica (section 11, aws_rds_replica.enabled false).
+    (db,) = moto_server.client("rds").describe_db_instances()["DBInstances"]
     assert (db["DBInstanceClass"], db["AllocatedStorage"], db["MultiAZ"]) == (
         "db.t3.micro",
         20,

@@ -416,6 +416,43 @@ def test_database_as_section_5_says(moto_server, vpc_id, outputs):
     assert outputs["database"]["address"] == db["Endpoint"]["Address"]
 
 
+def test_read_replica_as_section_11_says(moto_server, vpc_id, outputs):
+    """prod's read replica: of the primary, in the zone the primary is not in, encrypted with the
+    platform key, with the primary's parameter group and security group; in the outputs; its lag
+    alarmed no later than the API's fallback (30 s)."""
+    rds = moto_server.client("rds")
+    primary = rds.describe_db_instances(DBInstanceIdentifier=f"{PREFIX}-db")["DBInstances"][0]
+    replica = rds.describe_db_instances(DBInstanceIdentifier=f"{PREFIX}-db-replica")[
+        "DBInstances"][0]
+    assert replica["ReadReplicaSourceDBInstanceIdentifier"] == f"{PREFIX}-db"
+    assert primary["ReadReplicaDBInstanceIdentifiers"] == [f"{PREFIX}-db-replica"]
+    assert {replica["AvailabilityZone"], primary["AvailabilityZone"]} == {
+        "us-east-1a", "us-east-1b"}
+    assert replica["StorageEncrypted"] is True
+    assert replica["KmsKeyId"] == outputs["kms_key_arn"]
+    assert replica["DBParameterGroups"] == primary["DBParameterGroups"]
+    assert replica["DBParameterGroups"][0]["DBParameterGroupName"] == f"{PREFIX}-db-postgres16"
+    assert replica["PubliclyAccessible"] is False
+    assert replica["MultiAZ"] is False
+    assert replica["DeletionProtection"] is False
+    assert replica["DBInstanceClass"] == "db.r5.xlarge"
+    assert [g["VpcSecurityGroupId"] for g in replica["VpcSecurityGroups"]] == [
+        sg_ids(moto_server, vpc_id)["database"]
+    ]
+    assert tags(replica, "TagList")["Name"] == f"{PREFIX}-db-replica"
+    assert outputs["database"]["replica_address"] == replica["Endpoint"]["Address"]
+    assert outputs["database"]["replica_address"] != outputs["database"]["address"]
+    (alarm,) = moto_server.client("cloudwatch").describe_alarms(
+        AlarmNames=[f"{PREFIX}-db-replica-lag-high"])["MetricAlarms"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+        "AWS/RDS", "ReplicaLag", "Maximum")
+    assert alarm["Dimensions"] == [{"Name": "DBInstanceIdentifier",
+                                    "Value": f"{PREFIX}-db-replica"}]
+    assert (alarm["Threshold"], alarm["Period"], alarm["EvaluationPeriods"]) == (30.0, 60, 5)
+    assert alarm["TreatMissingData"] == "breaching"
+    assert alarm["AlarmActions"] == [outputs["alert_topic_arn"]]
+
+
 def test_redis_as_section_6_says(moto_server, vpc_id, outputs):
     ec = moto_server.client("elasticache")
     group = ec.describe_replication_groups(ReplicationGroupId=f"{PREFIX}-redis")[
@@ -764,6 +801,7 @@ def test_the_data_stores_are_named_in_the_vpc_only(moto_server, outputs, vpc_id)
     records = zone_records(r53, outputs["private_hosted_zone_id"])
     assert records[(f"db.{DOMAIN}.", "CNAME")] == [outputs["database"]["address"]]
     assert records[(f"cache.{DOMAIN}.", "CNAME")] == [outputs["redis"]["primary_address"]]
+    assert records[(f"db-ro.{DOMAIN}.", "CNAME")] == [outputs["database"]["replica_address"]]
     assert not {(f"{DOMAIN}.", "A"), (f"api.{DOMAIN}.", "A")} & set(records)
 
 
@@ -881,7 +919,7 @@ def test_site_variables_fit_the_roles_and_the_provisioned_account(site_project, 
 def test_pgbouncer_preflight_refuses_the_former_max_connections(site_project, ansible):
     site_vars.check_undersized_database(site_project, ansible, 400, (
         "PgBouncer pools do not fit the server: 20 hosts x 25 server connections each (pool + "
-        "reserve: 20 + 5 per database, 1 database(s)) = 500, but max_connections 400 - headroom "
+        "reserve on the primary: ideation_db 20 + 5) = 500, but max_connections 400 - headroom "
         "10 leaves 390."))
 
 

@@ -93,8 +93,8 @@ def test_staging_roles_get_what_the_account_holds(staging, ansible, moto_server,
 def test_staging_pgbouncer_preflight_refuses_an_undersized_database(staging, ansible):
     site_vars.check_undersized_database(staging, ansible, 200, (
         "PgBouncer pools do not fit the server: 10 hosts x 25 server connections each (pool + "
-        "reserve: 20 + 5 per database, 1 database(s)) = 250, but max_connections 200 - headroom "
-        "10 leaves 190."))
+        "reserve on the primary: ideation_db 15 + 5, ideation_ro 5 + 0) = 250, but "
+        "max_connections 200 - headroom 10 leaves 190."))
 
 
 PARAMETER = "/ideation/staging/outputs"

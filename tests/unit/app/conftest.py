@@ -48,6 +48,12 @@ class MemoryStore:
                 if i.status == "submitted" and i.created_at < cutoff][:limit]
 
 
+    def search(self, text: str, limit: int) -> list[Idea]:
+        found = [i for i in self.ideas.values()
+                 if not text or text.lower() in f"{i.title} {i.description}".lower()]
+        return sorted(found, key=lambda i: i.created_at, reverse=True)[:limit]
+
+
 @pytest.fixture
 def store() -> MemoryStore:
     return MemoryStore()

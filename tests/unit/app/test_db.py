@@ -16,6 +16,7 @@ from ideation_app.db import (
     MIGRATIONS,
     Database,
     PostgresIdeaStore,
+    ReadRouter,
     SchemaMissingError,
 )
 from ideation_app.ideas import NewIdea
@@ -165,6 +166,8 @@ def test_every_database_operation_is_timed_under_its_own_name(database):
         "get": lambda: store.get(IDEA_ID),
         "mark_processed": lambda: store.mark_processed(IDEA_ID, 1, ["trees"]),
         "stale_submitted": lambda: store.stale_submitted(300, 10),
+        "search": lambda: store.search("trees", 10),
+        "replica_lag": lambda: ReadRouter(database, database, 30, 5).choice(),
     }
     assert set(calls) == DB_OPERATIONS
     for operation, call in calls.items():

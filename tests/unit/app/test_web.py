@@ -252,3 +252,22 @@ def test_without_an_api_key_metrics_are_closed_to_everyone(make_client):
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers=basic("")).status_code == 401
     assert client.get("/health").status_code == 200
+
+
+def test_listing_answers_the_newest_ideas_and_searches(make_client, store):
+    client = make_client()
+    for title in ("Tool library", "Community garden", "Garden tools"):
+        assert client.post("/api/ideas", json={"title": title}).status_code == 201
+    listed = client.get("/api/ideas?limit=2")
+    assert listed.status_code == 200
+    assert [i["title"] for i in listed.get_json()["ideas"]] == ["Garden tools",
+                                                                "Community garden"]
+    found = client.get("/api/ideas?q=GARDEN")
+    assert {i["title"] for i in found.get_json()["ideas"]} == {"Garden tools", "Community garden"}
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=ten", "q=" + "x" * 201])
+def test_a_bad_listing_request_is_400(make_client, query):
+    response = make_client().get(f"/api/ideas?{query}")
+    assert response.status_code == 400
+    assert response.get_json()["error"]

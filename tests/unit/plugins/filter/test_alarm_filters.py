@@ -88,9 +88,41 @@ def test_bad_s3_thresholds_are_refused_naming_the_filter(
                        {"s3_5xx_percent": 1, "s3_errors_minutes": 5})  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "name", ["alert_subscriptions", "db_connections_alarm", "s3_request_alarms"]
-)
+def main_data(env: str) -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "inventories" / env / "group_vars/all/main.yml").read_text())
+
+
+@pytest.mark.parametrize("env", ["prod", "staging", "dev"])
+def test_each_inventory_alarms_on_replica_lag_by_the_apps_fallback(
+    jinja_filter: Callable[..., Any], env: str
+) -> None:
+    replica = aws_data(env)["aws_rds_replica"]
+    assert replica["enabled"] is (env == "prod")
+    limit = main_data(env)["platform_db_read_max_lag"]
+    result = jinja_filter("replica_lag_alarm", replica["lag_alarm_seconds"],
+                          replica["lag_alarm_minutes"], limit)  # fmt: skip
+    assert 0 < result["threshold"] <= limit
+
+
+def test_pgbouncer_entries_through_jinja(
+    jinja_filter: Callable[..., Any], rejected_by_filter: Callable[..., str]
+) -> None:
+    """The read-only entry as the pgbouncer role gets it from its defaults."""
+    args = ("ideation_ro", "", 5432, PGBOUNCER["pgbouncer_default_pool_size"],
+            PGBOUNCER["pgbouncer_reserve_pool_size"], PGBOUNCER["pgbouncer_read_only_pool_size"])
+    entries = jinja_filter("pgbouncer_pool_databases", PGBOUNCER["pgbouncer_databases"], *args)
+    assert [e["name"] for e in entries] == ["ideation_db", "ideation_ro"]
+    assert sum(e["pool_size"] + e["reserve_pool"] for e in entries) == 25
+    rejected_by_filter("pgbouncer_databases must be a list", "pgbouncer_pool_databases",
+                       "ideation_db", *args)  # fmt: skip
+    rejected_by_filter("a read replica needs a second zone", "replica_zone", "us-east-1a",
+                       ["us-east-1a"])  # fmt: skip
+    assert jinja_filter("replica_zone", "us-east-1a", ["us-east-1a", "us-east-1b"]) == "us-east-1b"
+
+
+@pytest.mark.parametrize("name", ["alert_subscriptions", "db_connections_alarm",
+                                  "replica_lag_alarm", "replica_zone",
+                                  "pgbouncer_pool_databases", "s3_request_alarms"])
 def test_ansible_doc_renders(name: str) -> None:
     result = subprocess.run(
         [str(ROOT / ".venv/bin/ansible-doc"), "-t", "filter", f"ideation.platform.{name}"],

@@ -12,6 +12,7 @@ import pytest
 from ansible_collections.ideation.platform.plugins.plugin_utils.alarms import (
     alert_subscriptions,
     db_connections_alarm,
+    replica_lag_alarm,
     s3_request_alarms,
     server_connections_per_host,
 )
@@ -217,3 +218,28 @@ def test_a_bucket_and_a_filter_id_are_required() -> None:
         s3_request_alarms("", "p", S3_THRESHOLDS)
     with pytest.raises(ValueError, match="the metrics filter id must be a name"):
         s3_request_alarms("b", "p", S3_THRESHOLDS, filter_id="")
+# -- replica lag --------------------------------------------------------------------------------
+
+
+def test_the_replica_lag_alarm_fires_at_the_apps_limit_at_the_latest() -> None:
+    assert replica_lag_alarm(30, 5, 30) == {"threshold": 30, "evaluation_periods": 5,
+                                            "period": 60}
+    assert replica_lag_alarm("10", "3", 30)["threshold"] == 10
+
+
+def test_a_lag_alarm_above_the_apps_fallback_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"fires above 31 s, but the application stops reading"
+                                         r" from the replica above 30 s"):
+        replica_lag_alarm(31, 5, 30)
+
+
+@pytest.mark.parametrize(("seconds", "minutes", "limit", "message"), [
+    (0, 5, 30, "lag_alarm_seconds must be at least 1"),
+    (30, 0, 30, "lag_alarm_minutes must be at least 1"),
+    (True, 5, 30, "lag_alarm_seconds must be a whole number"),
+    (30, 5, "soon", "platform_db_read_max_lag must be a whole number"),
+])
+def test_bad_lag_alarm_numbers_are_refused(seconds: Any, minutes: Any, limit: Any,
+                                           message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        replica_lag_alarm(seconds, minutes, limit)

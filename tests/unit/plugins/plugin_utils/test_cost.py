@@ -162,6 +162,24 @@ def test_gp3_multi_az_database_pays_for_iops_and_throughput_above_the_baseline()
     assert lines["rds:backup"] == 0  # 30 GB of backups, 100 GB free
 
 
+def test_a_read_replica_is_a_single_az_instance_with_the_primarys_storage() -> None:
+    env = copy.deepcopy(SMALL)
+    env["aws_rds"] = {"instance_class": "db.t3.micro", "allocated_storage": 100,
+                      "storage_type": "gp3", "iops": 5000, "storage_throughput": 125,
+                      "multi_az": True}
+    without = cost.total(_report(env))
+    env["aws_rds_replica"] = {"enabled": True, "instance_class": "db.t3.micro"}
+    lines = {p.line.key: p.monthly[0] for p in _report(env)}
+    assert lines["rds:replica"] == pytest.approx(730 * 0.02)
+    assert lines["rds:replica-storage"] == pytest.approx(100 * 0.1)
+    assert lines["rds:replica-iops"] == pytest.approx((5000 - 3000) * 0.02)
+    assert lines["cloudwatch:alarms:replica"] == pytest.approx(0.1)
+    added = 730 * 0.02 + 100 * 0.1 + 2000 * 0.02 + 0.1  # no backups: a replica keeps none
+    assert cost.total(_report(env))[0] == pytest.approx(without[0] + added)
+    env["aws_rds_replica"]["enabled"] = False
+    assert cost.total(_report(env)) == pytest.approx(without)
+
+
 def test_publishing_metrics_from_prometheus_is_counted() -> None:
     env = {**SMALL, "prometheus_cloudwatch_enabled": True}
     lines = {p.line.key: p.monthly[0] for p in _report(env)}

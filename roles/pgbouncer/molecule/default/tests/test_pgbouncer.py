@@ -77,9 +77,15 @@ def test_pools_in_transaction_mode_with_the_design_sizes(host):
     assert pools["ideation_db"][-1] == "transaction"
     databases = console(host, "SHOW DATABASES")
     # host|port|database|force_user|pool_size|min_pool_size|reserve_pool|pool_mode|max_connections
+    # No replica here: the read-only entry's pool (5, no reserve) is carved out of the primary's,
+    # so the host still opens at most 25 server connections to the primary.
     row = databases["ideation_db"]
     assert row[0] == "pgbouncer-postgres"
-    assert (row[4], row[6], row[8]) == ("20", "5", "25"), row
+    assert (row[4], row[6], row[8]) == ("15", "5", "20"), row
+    read_only = databases["ideation_ro"]
+    assert (read_only[0], read_only[2]) == ("pgbouncer-postgres", "ideation_db"), read_only
+    assert (read_only[4], read_only[6], read_only[8]) == ("5", "0", "5"), read_only
+    assert psql(host, "ideation_user", "ideation_ro", "SELECT 1").stdout.strip() == "1"
 
 
 def test_userlist_is_private(host):
