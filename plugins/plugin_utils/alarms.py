@@ -211,6 +211,8 @@ def s3_request_alarms(
             }
         )
     return alarms
+
+
 def replica_lag_alarm(lag_seconds: Any, minutes: Any, read_max_lag: Any) -> dict[str, int]:
     """The read replica's lag alarm (RDS ReplicaLag, seconds, Maximum over each minute).
 
