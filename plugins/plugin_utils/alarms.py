@@ -69,7 +69,8 @@ def alert_subscriptions(
     ]
 
 
-def _count(value: Any, name: str, minimum: int = 0) -> int:
+def whole_number(value: Any, name: str, minimum: int = 0) -> int:
+    """`value` as an int of at least `minimum`; a bool, float or other text is refused."""
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValueError(f"{name} must be a whole number, got {value!r}")
     try:
@@ -91,8 +92,8 @@ def server_connections_per_host(
     total = 0
     for database in databases:
         name = database.get("name", "?")
-        total += _count(database.get("pool_size", pool_size), f"pool_size of {name}", 1)
-        total += _count(database.get("reserve_pool", reserve_pool), f"reserve_pool of {name}")
+        total += whole_number(database.get("pool_size", pool_size), f"pool_size of {name}", 1)
+        total += whole_number(database.get("reserve_pool", reserve_pool), f"reserve_pool of {name}")
     return total
 
 
@@ -111,9 +112,9 @@ def db_connections_alarm(
     preflight refuses it otherwise), and ``percent`` is below 100: the threshold is then under
     what the fleet can open, so the fleet's pools at their fullest always cross it.
     """
-    maximum = _count(max_connections, "max_connections", 1)
-    reserve = _count(headroom, "headroom")
-    connections = _count(per_host, "server connections per host", 1)
+    maximum = whole_number(max_connections, "max_connections", 1)
+    reserve = whole_number(headroom, "headroom")
+    connections = whole_number(per_host, "server connections per host", 1)
     share = float(percent) if not isinstance(percent, bool) else math.nan
     if not 0 < share < 100:
         raise ValueError(f"the alarm's percent must be above 0 and below 100, got {percent!r}")
@@ -121,7 +122,7 @@ def db_connections_alarm(
     if missing:
         raise ValueError(f"aws_asgs has no group {', '.join(missing)} (PgBouncer runs there)")
     hosts = sum(
-        _count(asgs[role].get("max_size"), f"aws_asgs.{role}.max_size", 1) for role in roles
+        whole_number(asgs[role].get("max_size"), f"aws_asgs.{role}.max_size", 1) for role in roles
     )
     fleet = hosts * connections
     available = maximum - reserve
@@ -187,7 +188,7 @@ def s3_request_alarms(
     missing = [k for k in (*S3_ERROR_METRICS.values(), "s3_errors_minutes") if k not in thresholds]
     if missing:
         raise ValueError(f"aws_alarms has no {', '.join(missing)}")
-    minutes = _count(thresholds["s3_errors_minutes"], "aws_alarms.s3_errors_minutes", 1)
+    minutes = whole_number(thresholds["s3_errors_minutes"], "aws_alarms.s3_errors_minutes", 1)
     alarms = []
     for metric, key in S3_ERROR_METRICS.items():
         percent = _percent(thresholds[key], f"aws_alarms.{key}")
@@ -220,9 +221,9 @@ def replica_lag_alarm(lag_seconds: Any, minutes: Any, read_max_lag: Any) -> dict
     reading from the replica (its fallback to the primary): the alarm must fire by the time
     reads leave the replica, not after, or a replica the app no longer trusts raises nothing.
     """
-    threshold = _count(lag_seconds, "aws_rds_replica.lag_alarm_seconds", 1)
-    periods = _count(minutes, "aws_rds_replica.lag_alarm_minutes", 1)
-    limit = _count(read_max_lag, "platform_db_read_max_lag", 1)
+    threshold = whole_number(lag_seconds, "aws_rds_replica.lag_alarm_seconds", 1)
+    periods = whole_number(minutes, "aws_rds_replica.lag_alarm_minutes", 1)
+    limit = whole_number(read_max_lag, "platform_db_read_max_lag", 1)
     if threshold > limit:
         raise ValueError(
             f"the replica lag alarm fires above {threshold} s, but the application stops reading"

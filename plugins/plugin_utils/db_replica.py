@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ansible_collections.ideation.platform.plugins.plugin_utils.alarms import whole_number
+
 
 def replica_zone(primary_zone: Any, zones: Any) -> str:
     """The first of ``zones`` that is not ``primary_zone`` (the primary's zone now).
@@ -31,18 +33,6 @@ def replica_zone(primary_zone: Any, zones: Any) -> str:
             " needs a second zone (network_zones)"
         )
     return str(others[0])
-
-
-def _whole(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {value!r}") from None
-    if number < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {number}")
-    return number
 
 
 def pool_databases(
@@ -65,18 +55,18 @@ def pool_databases(
     """
     if not databases:
         raise ValueError("pgbouncer_databases is empty: PgBouncer would pool nothing")
-    default_pool = _whole(pool_size, "pgbouncer_default_pool_size", 1)
-    default_reserve = _whole(reserve_pool, "pgbouncer_reserve_pool_size", 0)
+    default_pool = whole_number(pool_size, "pgbouncer_default_pool_size", 1)
+    default_reserve = whole_number(reserve_pool, "pgbouncer_reserve_pool_size", 0)
     entries: list[dict[str, Any]] = []
     for database in databases:
         if not isinstance(database, Mapping) or not database.get("name"):
             raise ValueError(f"each pgbouncer_databases entry needs a name, got {database!r}")
         name = database["name"]
         entry = dict(database)
-        entry["pool_size"] = _whole(
+        entry["pool_size"] = whole_number(
             database.get("pool_size", default_pool), f"pool_size of {name}", 1
         )
-        entry["reserve_pool"] = _whole(
+        entry["reserve_pool"] = whole_number(
             database.get("reserve_pool", default_reserve), f"reserve_pool of {name}", 0
         )
         entries.append(entry)
@@ -97,12 +87,12 @@ def pool_databases(
     if replica_host:
         read_only.update(
             host=replica_host,
-            port=_whole(replica_port, "the replica's port", 1),
+            port=whole_number(replica_port, "the replica's port", 1),
             pool_size=first["pool_size"],
             reserve_pool=first["reserve_pool"],
         )
     else:
-        carved = _whole(carved_pool, "pgbouncer_read_only_pool_size", 1)
+        carved = whole_number(carved_pool, "pgbouncer_read_only_pool_size", 1)
         if carved >= first["pool_size"]:
             raise ValueError(
                 f"pgbouncer_read_only_pool_size {carved} leaves nothing of {first['name']}'s pool"
