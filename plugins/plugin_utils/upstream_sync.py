@@ -390,7 +390,7 @@ def metrics_text(
         ),
     ]
     out = []
-    for name, kind, help_text, samples in rows:
+    for name, kind, help_text, samples in (row for row in rows if row[3]):
         metric = f"{METRIC_PREFIX}_{name}"
         out += [f"# HELP {metric} {help_text}", f"# TYPE {metric} {kind}"]
         out += [f"{metric}{labels} {value}" for labels, value in samples]

@@ -584,6 +584,8 @@ def test_probing_off_asks_no_host(aws: dict[str, Any], hosts: Hosts, tree: Setti
     assert Syncer(tree, local_lister(aws, hosts), run=FakeCommands()).cycle() == "changed"
     assert hosts and all(host.paths == [] for host in hosts.values())
     assert metric(tree, "servers_not_ready") == 0
+    # No probe, no per-server family (not even its HELP line without a sample).
+    assert "server_ready" not in Path(tree.metrics_file).read_text()
 
 
 def silent_port() -> socket.socket:
