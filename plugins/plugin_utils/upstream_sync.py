@@ -1,6 +1,7 @@
 """nginx's API upstream list from the api auto-scaling group, and its rate-limit allowlist from the
 monitoring and bastion groups: which instances get traffic, which addresses are never limited,
-the files nginx reads, and one sync cycle (list, render, test the whole tree, swap, reload).
+which answer their readiness probe, the files nginx reads, and one sync cycle (list, probe,
+render, test the whole tree, swap, reload).
 
 Standard library only, no Ansible import: the nginx role installs this very file next to
 /usr/local/sbin/ideation-upstream-sync (Debian's python3 with python3-boto3), and the unit tests
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import fcntl
+import http.client
 import ipaddress
 import json
 import logging
@@ -21,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,8 @@ HEALTHY = "Healthy"
 METRIC_PREFIX = "ideation_upstream_sync"
 # DescribeInstances accepts at most 200 values in one filter.
 _FILTER_CHUNK = 100
+# Probes of one cycle run in parallel, at most this many at once.
+_PROBE_THREADS = 16
 
 
 class SyncError(Exception):
@@ -41,12 +47,14 @@ class SyncError(Exception):
 
 @dataclass(frozen=True, order=True)
 class Server:
-    """One line of the upstream block. `down` servers get no new requests (drained)."""
+    """One line of the upstream block. `down` servers get no new requests: drained (Standby), or
+    `not_ready` (an InService instance failing its readiness probe)."""
 
     name: str
     address: str
     port: int
     down: bool = False
+    not_ready: bool = False
 
 
 def servers_from_group(
@@ -86,10 +94,10 @@ def server_line(server: Server, *, max_fails: int, fail_timeout: str) -> str:
     """One `server` directive with its comment, as templates/.../upstream.conf.j2 writes it."""
     host = f"[{server.address}]" if ":" in server.address else server.address
     down = " down" if server.down else ""
-    drained = " (drained)" if server.down else ""
+    why = " (not ready)" if server.not_ready else " (drained)" if server.down else ""
     return (
         f"    server {host}:{server.port} max_fails={max_fails} fail_timeout={fail_timeout}"
-        f"{down}; # {server.name}{drained}"
+        f"{down}; # {server.name}{why}"
     )
 
 
@@ -197,6 +205,11 @@ def render_allowlist(entries: Sequence[str], *, header: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+def down_note(server: Server) -> str:
+    """How a log line names a server out of rotation."""
+    return " (not ready)" if server.not_ready else " (down)" if server.down else ""
+
+
 def needs_update(live: str | None, rendered: str) -> bool:
     """Whether the live file must be replaced: only when its text differs (a missing file does)."""
     return live != rendered
@@ -205,6 +218,66 @@ def needs_update(live: str | None, rendered: str) -> bool:
 def in_rotation(servers: Iterable[Server]) -> int:
     """How many servers get new requests."""
     return sum(1 for s in servers if not s.down)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """A server's readiness after rise/fall, as HAProxy keeps it: `ready`, and how many probes in
+    a row have disagreed with it so far."""
+
+    ready: bool = True
+    streak: int = 0
+
+
+def next_readiness(state: Readiness, probe_ok: bool, *, rise: int, fall: int) -> Readiness:
+    """The readiness after one more probe: a ready server turns not ready after `fall` failed
+    probes in a row, a not-ready one ready after `rise` good ones in a row; a probe that agrees
+    with the state starts the count again. A new server starts ready (`Readiness()`): its
+    lifecycle hook already waited for its /ready."""
+    if probe_ok == state.ready:
+        return Readiness(state.ready)
+    streak = state.streak + 1
+    if streak >= (rise if probe_ok else fall):
+        return Readiness(probe_ok)
+    return Readiness(state.ready, streak)
+
+
+def apply_readiness(
+    servers: Sequence[Server], ready: Mapping[str, bool]
+) -> tuple[list[Server], bool]:
+    """The servers with those in rotation that are not `ready` marked down (`not_ready`), and
+    whether every server in rotation is not ready, in which case all stay in rotation (fail open:
+    a shared fault such as a database outage fails every /ready, and an empty upstream would turn
+    /health and static files into 502 too). Drained servers and unknown names are left as they are.
+    """
+    candidates = {s.name for s in servers if not s.down}
+    out = {name for name in candidates if not ready.get(name, True)}
+    if candidates and out == candidates:
+        return list(servers), True
+    return [
+        dataclasses.replace(s, down=True, not_ready=True) if s.name in out else s for s in servers
+    ], False
+
+
+def probe(server: Server, path: str, timeout: float) -> bool:
+    """Whether `GET http://address:port<path>` answers 2xx within `timeout` seconds (per socket
+    operation). http.client, not urllib: no proxy from the environment stands in between."""
+    connection = http.client.HTTPConnection(server.address, server.port, timeout=timeout)
+    try:
+        connection.request("GET", path, headers={"User-Agent": "ideation-upstream-sync"})
+        return 200 <= connection.getresponse().status < 300
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
+def probe_all(servers: Sequence[Server], prober: Callable[[Server], bool]) -> dict[str, bool]:
+    """`prober`'s answer for each server by name; all at once, so a cycle lasts one timeout."""
+    if not servers:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(_PROBE_THREADS, len(servers))) as pool:
+        return dict(zip([s.name for s in servers], pool.map(prober, servers), strict=True))
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
@@ -250,36 +323,77 @@ def describe_group(
     return instances, addresses
 
 
+def _label(name: str, value: str) -> str:
+    return f'{name}="' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def metrics_text(
-    *, group: str, last_success: float, servers: int, errors: int, reloads: int
+    *,
+    group: str,
+    last_success: float,
+    servers: int,
+    errors: int,
+    reloads: int,
+    ready: Mapping[str, bool] | None = None,
+    not_ready: int = 0,
+    all_not_ready: bool = False,
 ) -> str:
-    """The node exporter textfile collector's file (Prometheus text format)."""
-    label = '{group="' + group.replace("\\", "\\\\").replace('"', '\\"') + '"}'
+    """The node exporter textfile collector's file (Prometheus text format). `ready`: each probed
+    server's readiness by name (none when probing is off)."""
+    by_group = _label("group", group)
+
+    def one(value: str) -> list[tuple[str, str]]:
+        return [("{" + by_group + "}", value)]
+
+    per_server = [
+        ("{" + by_group + "," + _label("server", name) + "}", str(int(ok)))
+        for name, ok in sorted((ready or {}).items())
+    ]
     rows = [
         (
             "last_success_timestamp_seconds",
             "gauge",
             "Unix time the upstream list and the allowlist last matched their groups"
             " (0: not since the start).",
-            f"{last_success:.3f}",
+            one(f"{last_success:.3f}"),
         ),
-        ("servers", "gauge", "API servers in rotation in the live upstream list.", str(servers)),
+        (
+            "servers",
+            "gauge",
+            "API servers in rotation in the live upstream list.",
+            one(str(servers)),
+        ),
         (
             "errors_total",
             "counter",
             "Sync cycles that kept a last good file (AWS error, nginx -t, reload failed).",
-            str(errors),
+            one(str(errors)),
         ),
-        ("reloads_total", "counter", "nginx reloads for a changed file.", str(reloads)),
+        ("reloads_total", "counter", "nginx reloads for a changed file.", one(str(reloads))),
+        (
+            "server_ready",
+            "gauge",
+            "1 if the API server passes its readiness probe (after rise/fall), else 0.",
+            per_server,
+        ),
+        (
+            "servers_not_ready",
+            "gauge",
+            "API servers held down for failing their readiness probe.",
+            one(str(not_ready)),
+        ),
+        (
+            "all_not_ready",
+            "gauge",
+            "1 if every API server in rotation fails its readiness probe (all kept: fail open).",
+            one(str(int(all_not_ready))),
+        ),
     ]
     out = []
-    for name, kind, help_text, value in rows:
+    for name, kind, help_text, samples in (row for row in rows if row[3]):
         metric = f"{METRIC_PREFIX}_{name}"
-        out += [
-            f"# HELP {metric} {help_text}",
-            f"# TYPE {metric} {kind}",
-            f"{metric}{label} {value}",
-        ]
+        out += [f"# HELP {metric} {help_text}", f"# TYPE {metric} {kind}"]
+        out += [f"{metric}{labels} {value}" for labels, value in samples]
     return "\n".join(out) + "\n"
 
 
@@ -314,6 +428,12 @@ class Settings:
     allowlist_file: str = ""
     allowlist_groups: list[str] = field(default_factory=list)
     allowlist_networks: list[str] = field(default_factory=lambda: list(LOOPBACK))
+    # The readiness probe of each InService server: GET ready_path (empty: no probe); down after
+    # ready_fall failed probes in a row, back after ready_rise good ones.
+    ready_path: str = ""
+    ready_timeout: float = 2.0
+    ready_rise: int = 2
+    ready_fall: int = 2
     staging_dir: str = "/etc/nginx/.upstream-sync"
     metrics_file: str = "/var/lib/prometheus/node-exporter/ideation_upstream_sync.prom"
     lock_file: str = "/run/lock/ideation-upstream-sync.lock"
@@ -328,10 +448,20 @@ class Settings:
             raise ValueError(f"unknown settings: {', '.join(unknown)}")
         return cls(**data)
 
+    def __post_init__(self) -> None:
+        if self.ready_path and not self.ready_path.startswith("/"):
+            raise ValueError(f"ready_path must start with /, got {echo(self.ready_path)}")
+        if self.ready_timeout <= 0 or min(self.ready_rise, self.ready_fall) < 1:
+            raise ValueError(
+                "ready_timeout must be above 0 and ready_rise and ready_fall at least 1, got"
+                f" {self.ready_timeout}, {self.ready_rise}, {self.ready_fall}"
+            )
+
     def header(self) -> str:
         return (
             "# Written by ideation-upstream-sync (ideation.platform.nginx): the InService"
-            f"\n# instances of the group '{self.group}'; Standby ones are down (drained)."
+            f"\n# instances of the group '{self.group}'; Standby ones are down (drained), and so"
+            "\n# are those failing their readiness probe (not ready) unless all of them do."
             "\n# Do not edit: the next change of the group replaces this file."
         )
 
@@ -371,6 +501,9 @@ class Syncer:
         self.errors = 0
         self.reloads = 0
         self.reload_pending = False
+        self.readiness: dict[str, Readiness] = {}
+        self.not_ready = 0
+        self.all_not_ready = False
 
     @property
     def live_path(self) -> Path:
@@ -420,6 +553,7 @@ class Syncer:
             servers = self.lister()
             if in_rotation(servers) == 0:
                 raise SyncError(f"no InService instance in {s.group}: keeping the last list")
+            servers = self._follow_readiness(servers)
             wanted[s.upstream_file] = render_upstream(
                 servers,
                 max_fails=s.max_fails,
@@ -439,6 +573,47 @@ class Syncer:
                 errors.append(f"allowlist: {error}; keeping the last allowlist")
         return wanted, errors, servers
 
+    def _probe(self, server: Server) -> bool:
+        return probe(server, self.settings.ready_path, self.settings.ready_timeout)
+
+    def _follow_readiness(self, servers: list[Server]) -> list[Server]:
+        """Probe the servers in rotation, step each one's readiness (a server no longer listed in
+        rotation is forgotten), and mark the not-ready ones down unless none would be left."""
+        s = self.settings
+        if not s.ready_path:
+            return servers
+        results = probe_all([x for x in servers if not x.down], self._probe)
+        before = self.readiness
+        self.readiness = {
+            name: next_readiness(
+                before.get(name, Readiness()), ok, rise=s.ready_rise, fall=s.ready_fall
+            )
+            for name, ok in results.items()
+        }
+        self._log_turns(before)
+        servers, all_not_ready = apply_readiness(
+            servers, {name: state.ready for name, state in self.readiness.items()}
+        )
+        if all_not_ready != self.all_not_ready:
+            LOG.warning(
+                "every API server fails %s: all kept in rotation (fail open)"
+                if all_not_ready
+                else "not every API server fails %s any more",
+                s.ready_path,
+            )
+        self.all_not_ready = all_not_ready
+        self.not_ready = sum(1 for x in servers if x.not_ready)
+        return servers
+
+    def _log_turns(self, before: Mapping[str, Readiness]) -> None:
+        """Log each server that turned ready or not ready in this cycle."""
+        s = self.settings
+        for name, state in self.readiness.items():
+            if state.ready != before.get(name, Readiness()).ready:
+                count = s.ready_rise if state.ready else s.ready_fall
+                verdict = "passed: back in rotation" if state.ready else "failed: not ready"
+                LOG.warning("%s: %d probes of %s in a row %s", name, count, s.ready_path, verdict)
+
     def _sync(self) -> str:
         s = self.settings
         wanted, errors, servers = self._wanted()
@@ -457,7 +632,7 @@ class Syncer:
                 LOG.info(
                     "upstream list of %s now: %s",
                     s.group,
-                    ", ".join(f"{x.name}{' (down)' if x.down else ''}" for x in servers) or "empty",
+                    ", ".join(f"{x.name}{down_note(x)}" for x in servers) or "empty",
                 )
             if s.allowlist_file in changed:
                 LOG.info(
@@ -519,6 +694,9 @@ class Syncer:
                 servers=self.live_servers(),
                 errors=self.errors,
                 reloads=self.reloads,
+                ready={name: state.ready for name, state in self.readiness.items()},
+                not_ready=self.not_ready,
+                all_not_ready=self.all_not_ready,
             ),
         )
 

@@ -122,7 +122,8 @@ def test_firing_tests_fail_when_thresholds_are_out_of_reach(
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     threshold_alerts = _alerts(rules) - {"TargetDown", "EndpointProbeFailed",
-                                         "InstanceReportedUnhealthy"}
+                                         "InstanceReportedUnhealthy", "UpstreamServerNotReady",
+                                         "UpstreamAllNotReady"}
     firing_tests = [
         case["name"]
         for case in yaml.safe_load(TESTS.read_text())["tests"]

@@ -5,8 +5,13 @@ the file it writes (the role template's format), and a sync cycle against moto i
 
 from __future__ import annotations
 
+import dataclasses
+import socket
 import subprocess
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +19,7 @@ import boto3
 import pytest
 from ansible_collections.ideation.platform.plugins.plugin_utils import upstream_sync
 from ansible_collections.ideation.platform.plugins.plugin_utils.upstream_sync import (
+    Readiness,
     Server,
     Settings,
     Syncer,
@@ -129,17 +135,19 @@ def test_the_file_is_the_role_templates_format(render: Any) -> None:
 
 
 def test_the_runbooks_read_a_standby_instance_as_drained() -> None:
-    """playbooks/runbooks/tasks/nginx-read-drained.yml's pattern finds Standby instances."""
+    """playbooks/runbooks/tasks/nginx-read-drained.yml's pattern finds Standby instances, and not
+    a server held down for failing its readiness probe (no operator drained it)."""
     import re
 
+    runbook = (ROOT / "playbooks/runbooks/tasks/nginx-read-drained.yml").read_text()
+    pattern = re.search(r"regex_findall', '([^']+)'", runbook).group(1)
     instances = [
         {"InstanceId": "i-1", "LifecycleState": "InService", "HealthStatus": "Healthy"},
         {"InstanceId": "i-2", "LifecycleState": "Standby", "HealthStatus": "Healthy"},
     ]
-    text = render_file(
-        servers_from_group(instances, addresses_for(instances), name_prefix="api", port=8000)
-    )
-    pattern = r"(?m)^\s*server\s[^;#]*\sdown;\s*#\s*(\S+)"
+    servers = servers_from_group(instances, addresses_for(instances), name_prefix="api", port=8000)
+    text = render_file([*servers, Server("api-i-3", "10.0.0.3", 8000, down=True, not_ready=True)])
+    assert "down; # api-i-3 (not ready)" in text
     assert re.findall(pattern, text) == ["api-i-2"]
 
 
@@ -268,11 +276,13 @@ def tree(tmp_path: Path) -> Settings:
     )
 
 
-def metric(settings: Settings, name: str) -> float:
+def metric(settings: Settings, name: str, server: str = "") -> float:
     for line in Path(settings.metrics_file).read_text().splitlines():
-        if line.startswith(f"ideation_upstream_sync_{name}{{"):
+        if line.startswith(f"ideation_upstream_sync_{name}{{") and f'server="{server}"' in (
+            line if server else 'server=""'
+        ):
             return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"no {name} in the metric file")
+    raise AssertionError(f"no {name} {server} in the metric file")
 
 
 def test_a_sync_tests_swaps_reloads_and_keeps_the_last_good_list(
@@ -359,3 +369,257 @@ def test_a_first_converge_writes_the_file_before_the_tree_exists(
 def test_the_settings_reject_unknown_keys() -> None:
     with pytest.raises(ValueError, match="unknown settings: grup"):
         Settings.from_mapping({"group": GROUP, "grup": "x"})
+
+
+# --- readiness: rise/fall, fail open, probes against local HTTP servers ------------------------
+
+
+@given(st.lists(st.booleans(), max_size=30), st.integers(1, 4), st.integers(1, 4))
+def test_readiness_turns_only_after_rise_or_fall_probes_in_a_row(probes, rise, fall):
+    state, history = Readiness(), [True]
+    for ok in probes:
+        state = upstream_sync.next_readiness(state, ok, rise=rise, fall=fall)
+        history.append(state.ready)
+    for n in range(1, len(history)):
+        if history[n] != history[n - 1]:
+            needed = rise if history[n] else fall
+            # It turned towards the probe just made, after `needed` probes in a row that agreed,
+            # each of which found it still in the other state.
+            window = probes[n - needed : n]
+            assert n >= needed and window == [history[n]] * needed
+            assert history[n - needed : n] == [history[n - 1]] * needed
+
+
+def test_a_new_server_is_ready_until_fall_probes_fail() -> None:
+    state = Readiness()
+    assert state.ready
+    state = upstream_sync.next_readiness(state, False, rise=2, fall=2)
+    assert state.ready
+    state = upstream_sync.next_readiness(state, False, rise=2, fall=2)
+    assert not state.ready
+    # One good probe between failures does not bring it back, nor does it count towards rise.
+    for ok, ready in [(True, False), (False, False), (True, False), (True, True)]:
+        state = upstream_sync.next_readiness(state, ok, rise=2, fall=2)
+        assert state.ready is ready
+
+
+def test_not_ready_servers_go_down_unless_none_would_be_left() -> None:
+    a, b = Server("api-a", "10.0.0.1", 8000), Server("api-b", "10.0.0.2", 8000)
+    standby = Server("api-s", "10.0.0.3", 8000, down=True)
+    servers = [a, b, standby]
+
+    held, all_failing = upstream_sync.apply_readiness(servers, {"api-a": False, "api-b": True})
+    assert held == [dataclasses.replace(a, down=True, not_ready=True), b, standby]
+    assert not all_failing
+
+    # Every server in rotation fails (a database outage): all stay, the Standby one stays down.
+    held, all_failing = upstream_sync.apply_readiness(servers, {"api-a": False, "api-b": False})
+    assert (held, all_failing) == (servers, True)
+
+    # A server not probed yet counts as ready; a drained one is never marked not ready.
+    held, _ = upstream_sync.apply_readiness(servers, {"api-a": False, "api-s": False})
+    assert held == [dataclasses.replace(a, down=True, not_ready=True), b, standby]
+
+
+class Host(ThreadingHTTPServer):
+    """An API host's /ready on 127.0.0.1: answers `status`, records the paths asked for."""
+
+    def __init__(self, status: int = 200) -> None:
+        super().__init__(("127.0.0.1", 0), ReadyHandler)
+        self.status = status
+        self.paths: list[str] = []
+        threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def stop(self) -> None:
+        """The host is gone: its port refuses connections."""
+        self.shutdown()
+        self.server_close()
+
+
+class ReadyHandler(BaseHTTPRequestHandler):
+    server: Host
+
+    def do_GET(self) -> None:
+        self.server.paths.append(self.path)
+        self.send_response(self.server.status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class Hosts(dict):
+    """A local Host per server name, made on first sight with `new_status`."""
+
+    new_status = 200
+
+    def __missing__(self, name: str) -> Host:
+        self[name] = Host(self.new_status)
+        return self[name]
+
+
+@pytest.fixture
+def hosts() -> Iterator[Hosts]:
+    found = Hosts()
+    yield found
+    for host in found.values():
+        host.stop()
+
+
+def local_lister(aws: dict[str, Any], hosts: Hosts):
+    """The group's servers as moto lists them, each answering on its own local Host."""
+
+    def _list() -> list[Server]:
+        return [
+            dataclasses.replace(s, address="127.0.0.1", port=hosts[s.name].port)
+            for s in listed(aws)
+        ]
+
+    return _list
+
+
+@pytest.fixture
+def probing(tree: Settings) -> Settings:
+    return dataclasses.replace(tree, ready_path="/ready", ready_timeout=0.5)
+
+
+def down_names(settings: Settings, why: str = "not ready") -> list[str]:
+    text = (Path(settings.nginx_dir) / "ideation" / "upstream.conf").read_text()
+    return [
+        line.split("# ")[1].split()[0]
+        for line in text.splitlines()
+        if line.endswith(f"({why})") and " down;" in line
+    ]
+
+
+def test_a_host_failing_ready_is_down_after_fall_and_back_after_rise(
+    aws: dict[str, Any], hosts: Hosts, probing: Settings
+) -> None:
+    commands = FakeCommands()
+    syncer = Syncer(probing, local_lister(aws, hosts), run=commands)
+    assert syncer.cycle() == "changed"
+    in_service = sorted(i for i, state in group_states(aws).items() if state == "InService")
+    sick, standby = f"api-{in_service[0]}", f"api-{aws['ids'][1]}"
+    assert (commands.reloads, down_names(probing), metric(probing, "servers")) == (1, [], 3)
+
+    hosts[sick].status = 503
+    # One failure is not `fall`: the file stays, nothing is reloaded.
+    assert syncer.cycle() == "unchanged"
+    assert (commands.reloads, metric(probing, "server_ready", sick)) == (1, 1)
+    assert syncer.cycle() == "changed"
+    assert down_names(probing) == [sick]
+    assert down_names(probing, "drained") == [standby]
+    assert commands.reloads == 2
+    assert metric(probing, "servers") == 2
+    assert metric(probing, "servers_not_ready") == 1
+    assert metric(probing, "server_ready", sick) == 0
+    assert metric(probing, "all_not_ready") == 0
+    assert syncer.cycle() == "unchanged"
+
+    hosts[sick].status = 200
+    assert syncer.cycle() == "unchanged"
+    assert syncer.cycle() == "changed"
+    assert (down_names(probing), commands.reloads, metric(probing, "servers")) == ([], 3, 3)
+    assert metric(probing, "server_ready", sick) == 1
+    # Every InService host was asked for /ready once a cycle; the Standby one never.
+    assert {name: len(hosts[name].paths) for name in hosts} == {
+        **{f"api-{i}": 6 for i in in_service},
+        standby: 0,
+    }
+    assert set(hosts[sick].paths) == {"/ready"}
+
+
+def test_when_every_host_fails_ready_all_stay_in_rotation(
+    aws: dict[str, Any], hosts: Hosts, probing: Settings
+) -> None:
+    commands = FakeCommands()
+    syncer = Syncer(probing, local_lister(aws, hosts), run=commands)
+    assert syncer.cycle() == "changed"
+    in_service = sorted(f"api-{i}" for i, s in group_states(aws).items() if s == "InService")
+    good = (Path(probing.nginx_dir) / "ideation" / "upstream.conf").read_text()
+
+    # A database outage: every /ready answers 503, and one host is gone altogether.
+    for name in in_service:
+        hosts[name].status = 503
+    hosts[in_service[2]].stop()
+    for _ in range(3):
+        assert syncer.cycle() == "unchanged"
+    assert (Path(probing.nginx_dir) / "ideation" / "upstream.conf").read_text() == good
+    assert commands.reloads == 1
+    assert metric(probing, "all_not_ready") == 1
+    assert metric(probing, "servers_not_ready") == 0
+    assert [metric(probing, "server_ready", n) for n in in_service] == [0, 0, 0]
+
+    # One host is ready again (after rise): only it gets traffic.
+    hosts[in_service[0]].status = 200
+    assert syncer.cycle() == "unchanged"
+    assert syncer.cycle() == "changed"
+    assert down_names(probing) == in_service[1:]
+    assert (metric(probing, "all_not_ready"), metric(probing, "servers_not_ready")) == (0, 2)
+    assert metric(probing, "servers") == 1
+
+
+def test_a_new_instance_is_in_rotation_until_fall_probes_fail(
+    aws: dict[str, Any], hosts: Hosts, probing: Settings
+) -> None:
+    commands = FakeCommands()
+    syncer = Syncer(probing, local_lister(aws, hosts), run=commands)
+    assert syncer.cycle() == "changed"
+    before = set(hosts)
+    hosts.new_status = 503
+    aws["autoscaling"].set_desired_capacity(AutoScalingGroupName=GROUP, DesiredCapacity=4)
+    assert syncer.cycle() == "changed"
+    (new,) = set(hosts) - before
+    assert (down_names(probing), metric(probing, "servers")) == ([], 4)
+    assert syncer.cycle() == "changed"
+    assert down_names(probing) == [new]
+
+
+def test_probing_off_asks_no_host(aws: dict[str, Any], hosts: Hosts, tree: Settings) -> None:
+    assert Syncer(tree, local_lister(aws, hosts), run=FakeCommands()).cycle() == "changed"
+    assert hosts and all(host.paths == [] for host in hosts.values())
+    assert metric(tree, "servers_not_ready") == 0
+    # No probe, no per-server family (not even its HELP line without a sample).
+    assert "server_ready" not in Path(tree.metrics_file).read_text()
+
+
+def silent_port() -> socket.socket:
+    """A listening socket that never accepts: connections complete, no answer ever comes."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    return listener
+
+
+def test_probes_time_out_in_parallel() -> None:
+    listener = silent_port()
+    try:
+        port = listener.getsockname()[1]
+        servers = [Server(f"api-{n}", "127.0.0.1", port) for n in range(8)]
+        started = time.monotonic()
+        found = upstream_sync.probe_all(
+            servers, lambda s: upstream_sync.probe(s, "/ready", timeout=0.3)
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        listener.close()
+    assert found == {s.name: False for s in servers}
+    assert 0.3 <= elapsed < 1.5  # one timeout, not eight
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"ready_path": "ready"}, "ready_path must start with /"),
+        ({"ready_fall": 0}, "ready_rise and ready_fall at least 1"),
+        ({"ready_timeout": 0}, "ready_timeout must be above 0"),
+    ],
+)
+def test_the_settings_reject_a_bad_probe(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Settings.from_mapping({"group": GROUP, **settings})

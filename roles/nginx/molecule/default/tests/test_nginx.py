@@ -598,6 +598,12 @@ def test_an_instance_back_in_service_gets_requests_after_a_reload(host):
     assert sync_metric(host, "asg-ok.prom", "servers") == 2
     assert sync_metric(host, "asg-ok.prom", "reloads_total") >= 1
     assert sync_metric(host, "asg-ok.prom", "errors_total") == 0
+    # Both stand-ins answer /ready: probed over the network, neither held down.
+    assert sync_metric(host, "asg-ok.prom", "servers_not_ready") == 0
+    ready = re.findall(
+        rf'^{SYNC}_server_ready{{.*server="(\S+)"}} 1$', record(host, "asg-ok.prom"), re.M
+    )
+    assert ready == ["api-i-0api1", "api-i-0api2"], record(host, "asg-ok.prom")
 
 
 def test_an_aws_api_error_keeps_the_last_list_and_shows_in_the_metric(host):
