@@ -113,9 +113,11 @@ def eventually(check, seconds: float = 30, step: float = 0.5):
 
 
 def standby_has(database, title: str) -> bool:
-    query = shlex.quote(f"SELECT count(*) FROM ideation.ideas WHERE title = '{title}'")
-    result = database.run(f"su postgres -c \"psql -p 5433 -d ideation_db -XAtc {query}\"")
-    return result.rc == 0 and result.stdout.strip() == "1"
+    query = f"SELECT count(*) FROM ideation.ideas WHERE title = '{title}'"
+    psql = shlex.join(["psql", "-p", "5433", "-d", "ideation_db", "-XAtc", query])
+    result = database.run(shlex.join(["su", "postgres", "-c", psql]))
+    assert result.rc == 0, result.stderr
+    return result.stdout.strip() == "1"
 
 
 @pytest.fixture(scope="module")
