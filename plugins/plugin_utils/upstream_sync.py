@@ -90,14 +90,18 @@ def servers_from_group(
     return sorted(set(servers))
 
 
+def down_note(server: Server) -> str:
+    """Why a server is out of rotation, as its upstream line's comment and the log name it."""
+    return " (not ready)" if server.not_ready else " (drained)" if server.down else ""
+
+
 def server_line(server: Server, *, max_fails: int, fail_timeout: str) -> str:
     """One `server` directive with its comment, as templates/.../upstream.conf.j2 writes it."""
     host = f"[{server.address}]" if ":" in server.address else server.address
     down = " down" if server.down else ""
-    why = " (not ready)" if server.not_ready else " (drained)" if server.down else ""
     return (
         f"    server {host}:{server.port} max_fails={max_fails} fail_timeout={fail_timeout}"
-        f"{down}; # {server.name}{why}"
+        f"{down}; # {server.name}{down_note(server)}"
     )
 
 
@@ -203,11 +207,6 @@ def render_allowlist(entries: Sequence[str], *, header: str = "") -> str:
     lines = [header.rstrip("\n")] if header else []
     lines += [f"{entry} 0;" for entry in entries]
     return "\n".join(lines) + "\n"
-
-
-def down_note(server: Server) -> str:
-    """How a log line names a server out of rotation."""
-    return " (not ready)" if server.not_ready else " (down)" if server.down else ""
 
 
 def needs_update(live: str | None, rendered: str) -> bool:

@@ -488,8 +488,24 @@ def probing(tree: Settings) -> Settings:
     return dataclasses.replace(tree, ready_path="/ready", ready_timeout=0.5)
 
 
+def synced(aws: dict[str, Any], hosts: Hosts, settings: Settings) -> tuple[Syncer, FakeCommands]:
+    """A Syncer over the local hosts after its first cycle, which wrote the list; its commands."""
+    commands = FakeCommands()
+    syncer = Syncer(settings, local_lister(aws, hosts), run=commands)
+    assert syncer.cycle() == "changed"
+    return syncer, commands
+
+
+def upstream_text(settings: Settings) -> str:
+    return (Path(settings.nginx_dir) / "ideation" / "upstream.conf").read_text()
+
+
+def in_service_names(aws: dict[str, Any]) -> list[str]:
+    return sorted(f"api-{i}" for i, state in group_states(aws).items() if state == "InService")
+
+
 def down_names(settings: Settings, why: str = "not ready") -> list[str]:
-    text = (Path(settings.nginx_dir) / "ideation" / "upstream.conf").read_text()
+    text = upstream_text(settings)
     return [
         line.split("# ")[1].split()[0]
         for line in text.splitlines()
@@ -500,11 +516,9 @@ def down_names(settings: Settings, why: str = "not ready") -> list[str]:
 def test_a_host_failing_ready_is_down_after_fall_and_back_after_rise(
     aws: dict[str, Any], hosts: Hosts, probing: Settings
 ) -> None:
-    commands = FakeCommands()
-    syncer = Syncer(probing, local_lister(aws, hosts), run=commands)
-    assert syncer.cycle() == "changed"
-    in_service = sorted(i for i, state in group_states(aws).items() if state == "InService")
-    sick, standby = f"api-{in_service[0]}", f"api-{aws['ids'][1]}"
+    syncer, commands = synced(aws, hosts, probing)
+    in_service = in_service_names(aws)
+    sick, standby = in_service[0], f"api-{aws['ids'][1]}"
     assert (commands.reloads, down_names(probing), metric(probing, "servers")) == (1, [], 3)
 
     hosts[sick].status = 503
@@ -528,7 +542,7 @@ def test_a_host_failing_ready_is_down_after_fall_and_back_after_rise(
     assert metric(probing, "server_ready", sick) == 1
     # Every InService host was asked for /ready once a cycle; the Standby one never.
     assert {name: len(hosts[name].paths) for name in hosts} == {
-        **{f"api-{i}": 6 for i in in_service},
+        **{name: 6 for name in in_service},
         standby: 0,
     }
     assert set(hosts[sick].paths) == {"/ready"}
@@ -537,11 +551,9 @@ def test_a_host_failing_ready_is_down_after_fall_and_back_after_rise(
 def test_when_every_host_fails_ready_all_stay_in_rotation(
     aws: dict[str, Any], hosts: Hosts, probing: Settings
 ) -> None:
-    commands = FakeCommands()
-    syncer = Syncer(probing, local_lister(aws, hosts), run=commands)
-    assert syncer.cycle() == "changed"
-    in_service = sorted(f"api-{i}" for i, s in group_states(aws).items() if s == "InService")
-    good = (Path(probing.nginx_dir) / "ideation" / "upstream.conf").read_text()
+    syncer, commands = synced(aws, hosts, probing)
+    in_service = in_service_names(aws)
+    good = upstream_text(probing)
 
     # A database outage: every /ready answers 503, and one host is gone altogether.
     for name in in_service:
@@ -549,7 +561,7 @@ def test_when_every_host_fails_ready_all_stay_in_rotation(
     hosts[in_service[2]].stop()
     for _ in range(3):
         assert syncer.cycle() == "unchanged"
-    assert (Path(probing.nginx_dir) / "ideation" / "upstream.conf").read_text() == good
+    assert upstream_text(probing) == good
     assert commands.reloads == 1
     assert metric(probing, "all_not_ready") == 1
     assert metric(probing, "servers_not_ready") == 0
@@ -567,9 +579,7 @@ def test_when_every_host_fails_ready_all_stay_in_rotation(
 def test_a_new_instance_is_in_rotation_until_fall_probes_fail(
     aws: dict[str, Any], hosts: Hosts, probing: Settings
 ) -> None:
-    commands = FakeCommands()
-    syncer = Syncer(probing, local_lister(aws, hosts), run=commands)
-    assert syncer.cycle() == "changed"
+    syncer = synced(aws, hosts, probing)[0]
     before = set(hosts)
     hosts.new_status = 503
     aws["autoscaling"].set_desired_capacity(AutoScalingGroupName=GROUP, DesiredCapacity=4)
